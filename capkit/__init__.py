@@ -1,0 +1,53 @@
+"""capkit: capability tokens for AI agents, verified at the tool boundary.
+
+A person mints a token scoped to tools, argument values and time; agents
+attenuate it for sub-agents; the tool backend's ``Verifier`` decides every
+call with no model involved and explains every denial.
+"""
+
+from __future__ import annotations
+
+from . import caveats
+from .decision import ALL_CODES, Code, Decision, Reason
+from .errors import (
+    CapkitError,
+    InsecureKeyFile,
+    InvalidCaveat,
+    InvalidInvocation,
+    KeyringError,
+    MalformedToken,
+    TokenTooLarge,
+    UnknownKey,
+)
+from .invocation import Invocation
+from .keys import KeyInfo, Keyring
+from .limits import DEFAULT_LIMITS, Limits
+from .token import Token, mint
+from .verifier import Verifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALL_CODES",
+    "DEFAULT_LIMITS",
+    "CapkitError",
+    "Code",
+    "Decision",
+    "InsecureKeyFile",
+    "InvalidCaveat",
+    "InvalidInvocation",
+    "Invocation",
+    "KeyInfo",
+    "Keyring",
+    "KeyringError",
+    "Limits",
+    "MalformedToken",
+    "Reason",
+    "Token",
+    "TokenTooLarge",
+    "UnknownKey",
+    "Verifier",
+    "__version__",
+    "caveats",
+    "mint",
+]

@@ -1,0 +1,87 @@
+"""Canonical JSON: the one byte encoding of caveats and token identifiers.
+
+Canonical form (specs/SPEC.md, "Canonical JSON"): objects with keys sorted by
+code point and unique, no insignificant whitespace, strings as raw UTF-8 with
+only ``"`` and ``\\`` escaped, integers only (no floats, no exponents), and the
+literals ``true``, ``false``, ``null``. ``loads`` accepts exactly the bytes
+that ``dumps`` produces for the value it returns, so every value has one
+encoding and a re-encoded caveat is byte-identical to the signed one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Integers must be exactly representable as IEEE doubles so that other
+#: languages decode them without loss.
+MAX_SAFE_INTEGER = (1 << 53) - 1
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+
+
+class NotCanonical(ValueError):
+    """The bytes are not the canonical JSON encoding of any value."""
+
+
+def dumps(value: Any) -> bytes:
+    """Encode ``value`` (dict/list/str/int/bool/None) canonically."""
+    return _encoder.encode(value).encode("utf-8")
+
+
+def _reject_float(text: str) -> Any:
+    raise NotCanonical("numbers must be integers")
+
+
+def _reject_constant(text: str) -> Any:
+    raise NotCanonical(f"{text} is not allowed")
+
+
+def _safe_int(text: str) -> int:
+    if len(text) > 17 or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise NotCanonical("an integer is outside the safe range")
+    return int(text)
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise NotCanonical("an object has a duplicate key")
+    return obj
+
+
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_unique_object,
+    parse_float=_reject_float,
+    parse_int=_safe_int,
+    parse_constant=_reject_constant,
+)
+
+
+# Without the duplicate-key hook: a duplicate key makes the re-encoding
+# shorter than the input, so the byte-exact comparison the caller must make
+# after ``loads(..., verify=False)`` refuses it too.
+_fast_decoder = json.JSONDecoder(parse_float=_reject_float, parse_int=_safe_int, parse_constant=_reject_constant)
+
+
+def loads(data: bytes, *, verify: bool = True) -> Any:
+    """Decode canonical JSON bytes; raise ``NotCanonical`` for anything else.
+
+    With ``verify=False`` the byte-exact re-encoding check is skipped; the
+    caller must then compare its own canonical re-encoding with ``data``
+    (caveat decoding does, after building the typed value), which also
+    refuses duplicate keys, whitespace, escapes and key order.
+    """
+    try:
+        value = (_decoder if verify else _fast_decoder).decode(data.decode("utf-8"))
+        if verify and dumps(value) != data:
+            raise NotCanonical("not in canonical form")
+    except NotCanonical:
+        raise
+    except (ValueError, RecursionError) as exc:
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors; a lone
+        # surrogate fails in dumps with UnicodeEncodeError (also a ValueError).
+        raise NotCanonical("not valid JSON text") from exc
+    return value

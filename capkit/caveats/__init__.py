@@ -1,0 +1,37 @@
+"""Typed caveats: each a frozen value with one canonical encoding and one check.
+
+``REGISTRY`` lists the kinds this version understands; a token caveat of any
+other kind decodes to ``UnknownCaveat`` and denies every call.
+"""
+
+from __future__ import annotations
+
+from .arguments import Domain, Eq, Glob, Max, Min, OneOf, PathUnder, Prefix, Range
+from .base import Call, Caveat, Failure, Registry, UnknownCaveat
+from .scope import Audience, Expires, NotBefore, Tools
+
+REGISTRY = Registry(
+    (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience)
+)
+
+__all__ = [
+    "REGISTRY",
+    "Audience",
+    "Call",
+    "Caveat",
+    "Domain",
+    "Eq",
+    "Expires",
+    "Failure",
+    "Glob",
+    "Max",
+    "Min",
+    "NotBefore",
+    "OneOf",
+    "PathUnder",
+    "Prefix",
+    "Range",
+    "Registry",
+    "Tools",
+    "UnknownCaveat",
+]

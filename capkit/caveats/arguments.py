@@ -1,0 +1,468 @@
+"""Caveats on argument values: equality, sets, numeric bounds, prefixes, paths, globs, domains.
+
+Every kind names one top-level argument. A call that lacks the argument is
+denied (``arg_missing``); a value of the wrong type is denied (``arg_invalid``);
+a value outside the constraint is denied (``arg_not_allowed`` for sets and
+patterns, ``arg_out_of_range`` for numeric bounds). The text-valued kinds
+(Eq on text, OneOf on text, Prefix, PathUnder, Glob, Domain) also accept a
+JSON array argument and then require every element to pass.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar, Iterable, Mapping
+
+import attrs
+
+from ..errors import InvalidCaveat
+from ..limits import DEFAULT_LIMITS, Limits
+from ._fields import amount_field, arg_name, arg_values, json_list, quote, show, show_list, text, text_set
+from .amounts import AmountError, amount_text, coerce_bound, format_amount, parse_amount
+from .base import Call, Caveat, Failure
+from .matching import MatchError, canonical_domain, canonical_path, domain_is_under, glob_match, host_of, path_is_under
+
+
+def _bound(value: object, what: str) -> Decimal:
+    try:
+        return coerce_bound(value)
+    except AmountError as exc:
+        raise InvalidCaveat(f"{what} {exc}") from None
+
+
+def _amount_of(call: Call, arg: str) -> "Decimal | Failure":
+    values = arg_values(call, arg, lists=False)
+    if isinstance(values, Failure):
+        return values
+    try:
+        return parse_amount(values[0])
+    except AmountError as exc:
+        return Failure("arg_invalid", f"{arg} {show(values[0])} {exc}")
+
+
+def _texts_of(call: Call, arg: str) -> "list[str] | Failure":
+    values = arg_values(call, arg, lists=True)
+    if isinstance(values, Failure):
+        return values
+    for value in values:
+        if not isinstance(value, str):
+            return Failure("arg_invalid", f"{arg} {show(value)} is not text; the grant constrains text")
+    return values
+
+
+# ------------------------------------------------------------------ equality
+
+
+@attrs.frozen(init=False)
+class Eq(Caveat):
+    """``arg`` must equal ``value``: text exactly (code points), a number exactly (Decimal), or a boolean."""
+
+    arg: str
+    value: "str | Decimal | bool"
+
+    kind: ClassVar[str] = "eq"
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
+    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "b"})
+
+    def __init__(self, arg: str, value: "str | int | Decimal | bool", *, limits: Limits = DEFAULT_LIMITS) -> None:
+        if isinstance(value, bool):
+            typed: "str | Decimal | bool" = value
+        elif isinstance(value, str):
+            typed = text(value, "eq value", limits)
+        else:
+            typed = _bound(value, "eq value")
+        self.__attrs_init__(arg_name(arg), typed)
+
+    def to_json(self) -> dict[str, Any]:
+        if isinstance(self.value, bool):
+            return {"k": self.kind, "arg": self.arg, "b": self.value}
+        if isinstance(self.value, str):
+            return {"k": self.kind, "arg": self.arg, "s": self.value}
+        return {"k": self.kind, "arg": self.arg, "n": format_amount(self.value)}
+
+    def encode(self) -> bytes:
+        if isinstance(self.value, bool):
+            return ('{"arg":%s,"b":%s,"k":"eq"}' % (quote(self.arg), "true" if self.value else "false")).encode()
+        if isinstance(self.value, str):
+            return ('{"arg":%s,"k":"eq","s":%s}' % (quote(self.arg), quote(self.value))).encode()
+        return ('{"arg":%s,"k":"eq","n":"%s"}' % (quote(self.arg), amount_text(self.value))).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Eq":
+        present = [f for f in ("s", "n", "b") if f in obj]
+        if len(present) != 1:
+            raise InvalidCaveat("eq needs exactly one of s, n, b")
+        field = present[0]
+        if field == "b":
+            if not isinstance(obj["b"], bool):
+                raise InvalidCaveat("eq b must be a boolean")
+            return cls(obj["arg"], obj["b"], limits=limits)
+        if field == "n":
+            return cls(obj["arg"], amount_field(obj["n"], "eq n"), limits=limits)
+        return cls(obj["arg"], obj["s"], limits=limits)
+
+    def check(self, call: Call) -> Failure | None:
+        if isinstance(self.value, bool):
+            values = arg_values(call, self.arg, lists=False)
+            if isinstance(values, Failure):
+                return values
+            if values[0] is not self.value:
+                return Failure("arg_not_allowed", f"{self.arg} is {show(values[0])}, must be {show(self.value)}")
+            return None
+        if isinstance(self.value, str):
+            texts = _texts_of(call, self.arg)
+            if isinstance(texts, Failure):
+                return texts
+            for value in texts:
+                if value != self.value:
+                    return Failure("arg_not_allowed", f"{self.arg} is {show(value)}, must be {show(self.value)}")
+            return None
+        amount = _amount_of(call, self.arg)
+        if isinstance(amount, Failure):
+            return amount
+        if amount != self.value:
+            return Failure("arg_not_allowed", f"{self.arg} is {show(amount)}, must be {show(self.value)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} must be {show(self.value)}"
+
+
+@attrs.frozen(init=False)
+class OneOf(Caveat):
+    """``arg`` must be one of ``values``: all text (exact) or all numbers (Decimal)."""
+
+    arg: str
+    values: "tuple[str, ...] | tuple[Decimal, ...]"
+
+    kind: ClassVar[str] = "one_of"
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
+    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n"})
+
+    def __init__(self, arg: str, values: "Iterable[str] | Iterable[int | Decimal | str]", *, numbers: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        """``values`` are text unless ``numbers`` is true or every value is an int or Decimal."""
+        if isinstance(values, (str, bytes)):
+            raise InvalidCaveat("one_of values must be a list, not one string")
+        items = list(values)
+        if items and all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in items):
+            numbers = True
+        if numbers:
+            amounts = sorted({_bound(v, "one_of value") for v in items})
+            if not amounts:
+                raise InvalidCaveat("one_of values must not be empty")
+            if len(amounts) > limits.max_set_items:
+                raise InvalidCaveat(f"one_of values has more than {limits.max_set_items} members")
+            typed: "tuple[str, ...] | tuple[Decimal, ...]" = tuple(amounts)
+        else:
+            typed = text_set(items, "one_of value", limits)
+        self.__attrs_init__(arg_name(arg), typed)
+
+    @property
+    def numeric(self) -> bool:
+        """True when the values are numbers."""
+        return isinstance(self.values[0], Decimal)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.numeric:
+            return {"k": self.kind, "arg": self.arg, "n": [format_amount(v) for v in self.values]}  # type: ignore[arg-type]
+        return {"k": self.kind, "arg": self.arg, "s": list(self.values)}
+
+    def encode(self) -> bytes:
+        if self.numeric:
+            items = ",".join('"%s"' % amount_text(v) for v in self.values)  # type: ignore[arg-type]
+            return ('{"arg":%s,"k":"one_of","n":[%s]}' % (quote(self.arg), items)).encode()
+        items = ",".join(map(quote, self.values))  # type: ignore[arg-type]
+        return ('{"arg":%s,"k":"one_of","s":[%s]}' % (quote(self.arg), items)).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "OneOf":
+        if ("s" in obj) == ("n" in obj):
+            raise InvalidCaveat("one_of needs exactly one of s, n")
+        if "n" in obj:
+            amounts = [amount_field(v, "one_of n") for v in json_list(obj["n"], "one_of n")]
+            return cls(obj["arg"], amounts, numbers=True, limits=limits)
+        items = json_list(obj["s"], "one_of s")
+        if not all(isinstance(v, str) for v in items):
+            raise InvalidCaveat("one_of s must hold strings")
+        return cls(obj["arg"], items, limits=limits)
+
+    def check(self, call: Call) -> Failure | None:
+        if self.numeric:
+            amount = _amount_of(call, self.arg)
+            if isinstance(amount, Failure):
+                return amount
+            if amount not in self.values:
+                return Failure("arg_not_allowed", f"{self.arg} {show(amount)} is not one of {show_list(self.values)}")
+            return None
+        texts = _texts_of(call, self.arg)
+        if isinstance(texts, Failure):
+            return texts
+        for value in texts:
+            if value not in self.values:
+                return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not one of {show_list(self.values)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} must be one of {show_list(self.values, 10)}"
+
+
+# ------------------------------------------------------------ numeric bounds
+
+
+@attrs.frozen(init=False)
+class Max(Caveat):
+    """``arg`` must be a number at most ``max`` (inclusive)."""
+
+    arg: str
+    max: Decimal
+
+    kind: ClassVar[str] = "max"
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "max"})
+
+    def __init__(self, arg: str, max: "int | Decimal | str") -> None:  # noqa: A002 - the natural name
+        self.__attrs_init__(arg_name(arg), _bound(max, "max"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"k": self.kind, "arg": self.arg, "max": format_amount(self.max)}
+
+    def encode(self) -> bytes:
+        return ('{"arg":%s,"k":"max","max":"%s"}' % (quote(self.arg), amount_text(self.max))).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Max":
+        return cls(obj["arg"], amount_field(obj["max"], "max"))
+
+    def check(self, call: Call) -> Failure | None:
+        amount = _amount_of(call, self.arg)
+        if isinstance(amount, Failure):
+            return amount
+        if amount > self.max:
+            return Failure("arg_out_of_range", f"{self.arg} {show(amount)} exceeds max {show(self.max)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} at most {show(self.max)}"
+
+
+@attrs.frozen(init=False)
+class Min(Caveat):
+    """``arg`` must be a number at least ``min`` (inclusive)."""
+
+    arg: str
+    min: Decimal
+
+    kind: ClassVar[str] = "min"
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min"})
+
+    def __init__(self, arg: str, min: "int | Decimal | str") -> None:  # noqa: A002
+        self.__attrs_init__(arg_name(arg), _bound(min, "min"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"k": self.kind, "arg": self.arg, "min": format_amount(self.min)}
+
+    def encode(self) -> bytes:
+        return ('{"arg":%s,"k":"min","min":"%s"}' % (quote(self.arg), amount_text(self.min))).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Min":
+        return cls(obj["arg"], amount_field(obj["min"], "min"))
+
+    def check(self, call: Call) -> Failure | None:
+        amount = _amount_of(call, self.arg)
+        if isinstance(amount, Failure):
+            return amount
+        if amount < self.min:
+            return Failure("arg_out_of_range", f"{self.arg} {show(amount)} is below min {show(self.min)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} at least {show(self.min)}"
+
+
+@attrs.frozen(init=False)
+class Range(Caveat):
+    """``arg`` must be a number with ``min <= arg <= max``."""
+
+    arg: str
+    min: Decimal
+    max: Decimal
+
+    kind: ClassVar[str] = "range"
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min", "max"})
+
+    def __init__(self, arg: str, min: "int | Decimal | str", max: "int | Decimal | str") -> None:  # noqa: A002
+        low, high = _bound(min, "range min"), _bound(max, "range max")
+        if low > high:
+            raise InvalidCaveat("range min is greater than its max")
+        self.__attrs_init__(arg_name(arg), low, high)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"k": self.kind, "arg": self.arg, "min": format_amount(self.min), "max": format_amount(self.max)}
+
+    def encode(self) -> bytes:
+        return ('{"arg":%s,"k":"range","max":"%s","min":"%s"}'
+                % (quote(self.arg), amount_text(self.max), amount_text(self.min))).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Range":
+        return cls(obj["arg"], amount_field(obj["min"], "range min"), amount_field(obj["max"], "range max"))
+
+    def check(self, call: Call) -> Failure | None:
+        amount = _amount_of(call, self.arg)
+        if isinstance(amount, Failure):
+            return amount
+        if not self.min <= amount <= self.max:
+            return Failure(
+                "arg_out_of_range",
+                f"{self.arg} {show(amount)} is outside the range {show(self.min)} to {show(self.max)}",
+            )
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} between {show(self.min)} and {show(self.max)}"
+
+
+# ---------------------------------------------------------- text constraints
+
+
+class _TextCaveat(Caveat):
+    """A caveat whose single ``value`` field constrains a text argument element-wise."""
+
+    __slots__ = ()
+    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "v"})
+    arg: str
+    value: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"k": self.kind, "arg": self.arg, "v": self.value}
+
+    def encode(self) -> bytes:
+        return ('{"arg":%s,"k":"%s","v":%s}' % (quote(self.arg), self.kind, quote(self.value))).encode()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "_TextCaveat":
+        return cls(obj["arg"], obj["v"], limits=limits)  # type: ignore[call-arg]
+
+    def check(self, call: Call) -> Failure | None:
+        texts = _texts_of(call, self.arg)
+        if isinstance(texts, Failure):
+            return texts
+        for value in texts:
+            failure = self._check_one(value)
+            if failure is not None:
+                return failure
+        return None
+
+    def _check_one(self, value: str) -> Failure | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@attrs.frozen(init=False)
+class Prefix(_TextCaveat):
+    """``arg`` must start with ``value`` (exact code points, no normalization)."""
+
+    arg: str
+    value: str
+
+    kind: ClassVar[str] = "prefix"
+
+    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.__attrs_init__(arg_name(arg), text(value, "prefix", limits))
+
+    def _check_one(self, value: str) -> Failure | None:
+        if not value.startswith(self.value):
+            return Failure("arg_not_allowed", f"{self.arg} {show(value)} does not start with {show(self.value)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} starts with {show(self.value)}"
+
+
+@attrs.frozen(init=False)
+class PathUnder(_TextCaveat):
+    """``arg`` must be a path equal to or inside ``value``, compared lexically after normalization.
+
+    Absolute and relative paths never match each other; ``..`` segments,
+    backslashes, control and confusable characters deny (see ``matching.split_path``).
+    """
+
+    arg: str
+    value: str
+
+    kind: ClassVar[str] = "path_under"
+
+    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        text(value, "path_under base", limits)
+        try:
+            base = canonical_path(value)
+        except MatchError as exc:
+            raise InvalidCaveat(f"path_under base: {exc}") from None
+        self.__attrs_init__(arg_name(arg), base)
+
+    def _check_one(self, value: str) -> Failure | None:
+        try:
+            under = path_is_under(value, self.value)
+        except MatchError as exc:
+            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is refused: {exc}")
+        if not under:
+            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not under {self.value}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} is a path under {self.value}"
+
+
+@attrs.frozen(init=False)
+class Glob(_TextCaveat):
+    """``arg`` must match the glob ``value`` (``*`` any run of characters, ``?`` one character)."""
+
+    arg: str
+    value: str
+
+    kind: ClassVar[str] = "glob"
+
+    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.__attrs_init__(arg_name(arg), text(value, "glob pattern", limits))
+
+    def _check_one(self, value: str) -> Failure | None:
+        if not glob_match(self.value, value):
+            return Failure("arg_not_allowed", f"{self.arg} {show(value)} does not match {show(self.value)}")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} matches {show(self.value)}"
+
+
+@attrs.frozen(init=False)
+class Domain(_TextCaveat):
+    """``arg`` (an email address, URL or host name) must be at ``value`` or a subdomain of it.
+
+    Hosts are compared as lowercase IDNA A-labels, so case, trailing dots and
+    Unicode spellings are normalized; ``evil-example.com`` is not under ``example.com``.
+    """
+
+    arg: str
+    value: str
+
+    kind: ClassVar[str] = "domain"
+
+    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        text(value, "domain", limits)
+        try:
+            domain = canonical_domain(value)
+        except MatchError as exc:
+            raise InvalidCaveat(f"domain: {exc}") from None
+        self.__attrs_init__(arg_name(arg), domain)
+
+    def _check_one(self, value: str) -> Failure | None:
+        try:
+            host = host_of(value)
+        except MatchError as exc:
+            return Failure("arg_invalid", f"{self.arg} {show(value)} is refused: {exc}")
+        if not domain_is_under(host, self.value):
+            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not at {self.value} or a subdomain of it")
+        return None
+
+    def describe(self) -> str:
+        return f"{self.arg} is an address at {self.value} (or a subdomain)"

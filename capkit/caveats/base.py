@@ -1,0 +1,153 @@
+"""What every caveat is: a typed predicate with one canonical byte encoding.
+
+A caveat kind is a frozen attrs class deriving from ``Caveat`` with a unique
+``kind`` name. It converts to and from a JSON object (``to_json`` /
+``from_json``), the object always carrying its kind under the key ``"k"``;
+the bytes signed into a token are the canonical JSON of that object. Its
+``check`` judges one ``Call`` and returns ``None`` (holds) or a ``Failure``
+(code and sentence). ``describe`` says in plain words what it grants.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import attrs
+
+from .. import canonical
+from ..errors import InvalidCaveat
+from ..limits import DEFAULT_LIMITS, Limits
+
+
+@attrs.frozen
+class Failure:
+    """One failed check: a stable reason code and one sentence for a person."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen
+class Call:
+    """An invocation after validation: what caveat checks look at.
+
+    ``at`` is Unix seconds (float). ``args`` holds JSON-like values (dicts,
+    lists, str, int, float, Decimal, bool, None) that the verifier has checked.
+    """
+
+    tool: str
+    args: Mapping[str, Any]
+    audience: str | None
+    at: float
+
+
+class Caveat:
+    """Base class of all caveat kinds (see module docstring for the contract)."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = ""
+    #: Field names of the JSON object besides "k" that must be present.
+    json_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Field names that may be present besides the required ones.
+    json_optional: ClassVar[frozenset[str]] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Caveat":  # pragma: no cover
+        raise NotImplementedError
+
+    def check(self, call: Call) -> Failure | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """The canonical bytes that are signed into a token for this caveat.
+
+        Always ``canonical.dumps(self.to_json())``; kinds may override it with
+        a faster spelling of the same bytes (tests/test_caveat_encoding.py
+        proves the two agree for every kind).
+        """
+        return canonical.dumps(self.to_json())
+
+
+@attrs.frozen
+class UnknownCaveat(Caveat):
+    """A caveat this version of capkit cannot interpret. It always denies.
+
+    ``problem`` says why (unknown kind, malformed fields, not canonical JSON);
+    ``raw`` keeps the exact signed bytes so the token re-serializes unchanged.
+    """
+
+    raw: bytes = attrs.field(repr=False)
+    problem: str
+    code: str = "unknown_caveat"
+
+    kind: ClassVar[str] = "?"
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    def to_json(self) -> dict[str, Any]:
+        raise InvalidCaveat("an unrecognized caveat has no JSON form")
+
+    def check(self, call: Call) -> Failure:
+        return Failure(self.code, f"caveat cannot be checked: {self.problem}")
+
+    def describe(self) -> str:
+        return f"unrecognized caveat ({self.problem}); every call is denied"
+
+
+class Registry:
+    """The caveat kinds a parser recognizes, by kind name. Immutable once built."""
+
+    __slots__ = ("_kinds",)
+
+    def __init__(self, kinds: "tuple[type[Caveat], ...]") -> None:
+        table: dict[str, tuple[type[Caveat], frozenset[str], frozenset[str]]] = {}
+        for kind in kinds:
+            if not kind.kind or kind.kind in table:
+                raise ValueError(f"caveat kind {kind.kind!r} is empty or registered twice")
+            required = kind.json_fields | {"k"}
+            table[kind.kind] = (kind, required, required | kind.json_optional)
+        self._kinds = table
+
+    def kinds(self) -> tuple[str, ...]:
+        """Names of the registered kinds."""
+        return tuple(self._kinds)
+
+    def decode(self, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Caveat:
+        """The typed caveat for ``raw``, or an ``UnknownCaveat`` saying why there is none.
+
+        Never raises: a caveat that cannot be interpreted still occupies its place
+        in the chain and denies every call.
+        """
+        if len(raw) > limits.max_caveat_bytes:
+            return UnknownCaveat(raw, f"caveat is longer than {limits.max_caveat_bytes} bytes", "too_large")
+        try:
+            # The byte-exact re-encoding check below covers canonical form.
+            obj = canonical.loads(raw, verify=False)
+        except canonical.NotCanonical as exc:
+            return UnknownCaveat(raw, f"not a canonical capkit caveat ({exc})")
+        if type(obj) is not dict or type(obj.get("k")) is not str:
+            return UnknownCaveat(raw, "not a capkit caveat object")
+        entry = self._kinds.get(obj["k"])
+        if entry is None:
+            return UnknownCaveat(raw, f"unknown caveat kind {obj['k'][:40]!r}")
+        kind, required, allowed = entry
+        keys = obj.keys()
+        if not (required <= keys <= allowed):
+            return UnknownCaveat(raw, f"{kind.kind} caveat has missing or unexpected fields", "malformed_caveat")
+        try:
+            caveat = kind.from_json(obj, limits)
+            canonical_form = caveat.encode()
+        except InvalidCaveat as exc:
+            return UnknownCaveat(raw, f"{kind.kind} caveat is invalid: {exc.message}", "malformed_caveat")
+        except ValueError:  # e.g. a lone surrogate that cannot be encoded
+            return UnknownCaveat(raw, f"{kind.kind} caveat cannot be encoded", "malformed_caveat")
+        if canonical_form != raw:
+            return UnknownCaveat(raw, f"{kind.kind} caveat is not in canonical form", "malformed_caveat")
+        return caveat

@@ -1,0 +1,1 @@
+"""Bridges to other macaroon implementations (kept out of the verification hot path)."""

@@ -1,0 +1,128 @@
+"""``Decision`` and ``Reason``: what the verifier says, in codes and in sentences.
+
+A denial lists every failed check, each with a stable code, the caveat it
+came from (1-based position in the token), the delegation hop that added it,
+and one sentence for a person. ``str(reason)`` reads like::
+
+    amount 500 exceeds max 50 (caveat 3, added at hop 2 by agent 3f2a9c)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .caveats import Caveat
+
+
+class Code:
+    """The stable reason codes (specs/SPEC.md, "Reason codes")."""
+
+    # the token itself
+    MALFORMED_TOKEN = "malformed_token"
+    TOO_LARGE = "too_large"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    # caveats that cannot be interpreted
+    UNKNOWN_CAVEAT = "unknown_caveat"
+    MALFORMED_CAVEAT = "malformed_caveat"
+    # the call
+    BAD_INVOCATION = "bad_invocation"
+    TOOL_NOT_GRANTED = "tool_not_granted"
+    ARG_MISSING = "arg_missing"
+    ARG_INVALID = "arg_invalid"
+    ARG_NOT_ALLOWED = "arg_not_allowed"
+    ARG_OUT_OF_RANGE = "arg_out_of_range"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    WRONG_AUDIENCE = "wrong_audience"
+    # the verifier
+    INTERNAL_ERROR = "internal_error"
+
+
+ALL_CODES = frozenset(v for k, v in vars(Code).items() if k.isupper())
+
+
+@attrs.frozen
+class Reason:
+    """One failed check."""
+
+    code: str
+    message: str
+    #: 1-based position of the caveat in the token, or None for token-level failures.
+    caveat_index: int | None = None
+    caveat: Caveat | None = attrs.field(default=None, eq=False)
+    #: Number of delegations before the caveat (0: added by the minter or the first holder).
+    hop: int | None = None
+    #: Short fingerprint of the agent that added the caveat, when known.
+    agent: str | None = None
+
+    def where(self) -> str:
+        """Where the failed check came from, e.g. 'caveat 3, added at hop 2 by agent 3f2a9c'."""
+        if self.caveat_index is None:
+            return ""
+        text = f"caveat {self.caveat_index}"
+        if self.hop is not None:
+            text += f", added at hop {self.hop}"
+            if self.agent is not None:
+                text += f" by agent {self.agent}"
+        return text
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{self.message} ({where})" if where else self.message
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (never contains secrets)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "caveat": self.caveat_index,
+            "kind": None if self.caveat is None else self.caveat.kind,
+            "hop": self.hop,
+            "agent": self.agent,
+            "text": str(self),
+        }
+
+
+@attrs.frozen
+class Decision:
+    """The verdict on one call. Truthy exactly when allowed, so ``if decision:`` is safe."""
+
+    allowed: bool
+    reasons: tuple[Reason, ...] = ()
+    #: Id of the token, when it could be parsed (even if its signature failed).
+    token_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.allowed == bool(self.reasons):
+            raise ValueError("an allowed decision has no reasons and a denied one has at least one")
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The reason codes, in order."""
+        return tuple(r.code for r in self.reasons)
+
+    def explain(self) -> str:
+        """'allowed', or 'denied: ' and every reason, joined by '; '."""
+        if self.allowed:
+            return "allowed"
+        return "denied: " + "; ".join(str(r) for r in self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (never contains secrets)."""
+        return {
+            "allowed": self.allowed,
+            "token_id": self.token_id,
+            "reasons": [r.to_json() for r in self.reasons],
+            "explanation": self.explain(),
+        }
+
+    @classmethod
+    def deny(cls, code: str, message: str, token_id: str | None = None) -> "Decision":
+        """A denial with one token-level reason."""
+        return cls(False, (Reason(code, message),), token_id)

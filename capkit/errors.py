@@ -1,0 +1,63 @@
+"""The one exception root of capkit, with stable codes.
+
+A policy denial is never an exception: ``Verifier.authorize`` returns a
+``Decision``. Exceptions are for programming and configuration errors and for
+inputs handed to functions that construct things (parse a token, load a key
+file, build a caveat). Every exception capkit raises on purpose is a
+``CapkitError``; its ``code`` is stable and its message is one sentence for a
+person. Messages never contain token text, signatures or key material.
+"""
+
+from __future__ import annotations
+
+
+class CapkitError(Exception):
+    """Root of every error capkit raises on purpose."""
+
+    code = "capkit_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MalformedToken(CapkitError):
+    """The bytes or text are not a well-formed capkit token."""
+
+    code = "malformed_token"
+
+
+class TokenTooLarge(MalformedToken):
+    """The token exceeds a size, count or length limit."""
+
+    code = "too_large"
+
+
+class InvalidCaveat(CapkitError):
+    """A caveat was constructed or decoded with values outside its grammar."""
+
+    code = "invalid_caveat"
+
+
+class KeyringError(CapkitError):
+    """A keyring or key file is unusable (missing, corrupt, wrong format)."""
+
+    code = "keyring_error"
+
+
+class InsecureKeyFile(KeyringError):
+    """A key file is readable or writable by group or others; it is refused."""
+
+    code = "insecure_key_file"
+
+
+class UnknownKey(KeyringError):
+    """The keyring holds no key with the requested id (or not for that location)."""
+
+    code = "unknown_key"
+
+
+class InvalidInvocation(CapkitError):
+    """An invocation is not a well-formed tool call (used when one must be digested)."""
+
+    code = "bad_invocation"

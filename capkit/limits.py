@@ -1,0 +1,43 @@
+"""Size and count caps, in one place, with safe defaults.
+
+Every parser in capkit takes a ``Limits``; exceeding one yields the reason code
+``too_large`` (or ``TokenTooLarge`` where an exception is the contract). The
+defaults are generous for real grants and small enough that a hostile token
+cannot make a verifier do unbounded work.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Limits:
+    """Caps applied when tokens are parsed and invocations are checked."""
+
+    #: Bytes of the binary (V2) token.
+    max_token_bytes: int = 8192
+    #: First-party caveats in one token (all hops together).
+    max_caveats: int = 64
+    #: Bytes of one encoded caveat.
+    max_caveat_bytes: int = 2048
+    #: Bytes of the identifier field.
+    max_identifier_bytes: int = 256
+    #: Characters of any one string inside a caveat (names, patterns, paths).
+    max_string_chars: int = 1024
+    #: Members of any one set inside a caveat (tool names, one-of values, audiences).
+    max_set_items: int = 256
+    #: Nesting depth of invocation arguments.
+    max_arg_depth: int = 16
+    #: JSON values (scalars, lists, objects) in one invocation's arguments.
+    max_arg_nodes: int = 10_000
+    #: Characters of all strings in one invocation's arguments together.
+    max_arg_chars: int = 1 << 20
+
+    @property
+    def max_token_text(self) -> int:
+        """Characters of the text form (prefix + unpadded base64url) of the largest token."""
+        return len("capkit_") + (self.max_token_bytes * 4 + 2) // 3
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,52 @@
+"""The HMAC-SHA256 chain of a macaroon, byte-compatible with libmacaroons and pymacaroons.
+
+    k0    = HMAC-SHA256(key=b"macaroons-key-generator", msg=root_key)
+    sig0  = HMAC-SHA256(key=k0, msg=identifier)
+    sig_i = HMAC-SHA256(key=sig_{i-1}, msg=caveat_i)
+
+The tail signature of a token is sig_n. Anyone holding a token can extend the
+chain (attenuate); only the holder of ``root_key`` can start it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Iterable
+
+_GENERATOR = b"macaroons-key-generator"
+
+
+def generator_key(root_key: bytes) -> bytes:
+    """k0: the key that signs the identifier, derived from the root key as libmacaroons does."""
+    return hmac.digest(_GENERATOR, root_key, "sha256")
+
+
+def root_signature(root_key: bytes, identifier: bytes) -> bytes:
+    """sig0 for a token minted under ``root_key``."""
+    return hmac.digest(generator_key(root_key), identifier, "sha256")
+
+
+def extend(signature: bytes, caveats: Iterable[bytes]) -> bytes:
+    """The signature after appending ``caveats`` to a chain ending in ``signature``."""
+    for caveat in caveats:
+        signature = hmac.digest(signature, caveat, "sha256")
+    return signature
+
+
+def signatures(root_key: bytes, identifier: bytes, caveats: Iterable[bytes]) -> list[bytes]:
+    """Every intermediate signature: [sig0, sig1, ..., sig_n]."""
+    sig = root_signature(root_key, identifier)
+    out = [sig]
+    for caveat in caveats:
+        sig = hmac.digest(sig, caveat, "sha256")
+        out.append(sig)
+    return out
+
+
+def verify(k0: bytes, identifier: bytes, caveats: Iterable[bytes], signature: bytes) -> bool:
+    """True if ``signature`` is the tail of the chain started by ``k0`` (``generator_key``).
+
+    The comparison is constant-time (``hmac.compare_digest``).
+    """
+    expected = extend(hmac.digest(k0, identifier, "sha256"), caveats)
+    return hmac.compare_digest(expected, signature)

@@ -1,0 +1,71 @@
+"""The token identifier: which key signed the root, and the token's random id.
+
+Encoded as canonical JSON ``{"kid":KEY_ID,"tid":TOKEN_ID,"v":1}`` where
+TOKEN_ID is 16 random bytes in unpadded base64url (22 characters).
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from .. import _b64
+from .._text import text_problem
+from ..errors import MalformedToken
+
+FORMAT_VERSION = 1
+TOKEN_ID_BYTES = 16
+#: Key ids: what keyrings, identifiers and CLI flags accept.
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{22}", re.ASCII)
+MAX_LOCATION_BYTES = 255
+_CANONICAL = re.compile(rb'\{"kid":"([A-Za-z0-9_-]{1,64})","tid":"([A-Za-z0-9_-]{22})","v":1\}')
+
+
+def location_problem(location: object) -> str | None:
+    """Why ``location`` is not a valid token location (1-255 UTF-8 bytes of NFC text, no spaces), or None."""
+    problem = text_problem(location, MAX_LOCATION_BYTES)
+    if problem is not None:
+        return problem
+    assert isinstance(location, str)
+    if len(location.encode("utf-8")) > MAX_LOCATION_BYTES or any(ch.isspace() for ch in location):
+        return "must be at most 255 bytes without spaces"
+    return None
+
+
+@attrs.frozen
+class Identifier:
+    """Key id and token id of one token."""
+
+    key_id: str
+    token_id: str
+
+    def encode(self) -> bytes:
+        """Canonical bytes of the identifier field."""
+        # Both ids are restricted to [A-Za-z0-9_-], so no JSON escaping can arise.
+        return b'{"kid":"%s","tid":"%s","v":%d}' % (self.key_id.encode(), self.token_id.encode(), FORMAT_VERSION)
+
+    @classmethod
+    def new(cls, key_id: str, token_id: bytes) -> "Identifier":
+        """An identifier for a fresh token; ``token_id`` must be 16 bytes."""
+        if len(token_id) != TOKEN_ID_BYTES:
+            raise ValueError("token id must be 16 bytes")
+        return cls(key_id, _b64.encode(token_id))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Identifier":
+        """Parse identifier bytes; raise ``MalformedToken``.
+
+        The canonical JSON of this object with its constrained strings has
+        exactly one spelling, so one anchored pattern checks form and content.
+        """
+        match = _CANONICAL.fullmatch(data)
+        if match is None:
+            raise MalformedToken("token identifier is not the canonical {kid, tid, v:1} object")
+        kid, tid = match.group(1).decode("ascii"), match.group(2).decode("ascii")
+        try:
+            _b64.decode(tid)
+        except ValueError:
+            raise MalformedToken("token identifier has an invalid token id") from None
+        return cls(kid, tid)

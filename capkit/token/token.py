@@ -1,0 +1,183 @@
+"""``Token``: a parsed capkit token (not yet verified), and ``mint``.
+
+A ``Token`` is what anyone holding the text can know: its location, key id,
+token id and typed caveats. Nothing about it is trusted until a ``Verifier``
+has checked its HMAC chain. ``attenuate`` needs no key: appending a caveat
+extends the chain from the current tail signature.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Iterable
+
+import attrs
+
+from .. import _b64
+from ..caveats import REGISTRY, Caveat, Registry, UnknownCaveat
+from ..errors import InvalidCaveat, KeyringError, MalformedToken, TokenTooLarge
+from ..limits import DEFAULT_LIMITS, Limits
+from . import binary, chain
+from .identifier import Identifier, location_problem
+
+if TYPE_CHECKING:
+    from ..keys import Keyring
+
+#: Every token's text form starts with this, so secret scanners can find leaked tokens.
+TEXT_PREFIX = "capkit_"
+_TEXT_PREFIX_BYTES = TEXT_PREFIX.encode("ascii")
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """An unverified capkit token. Build with ``mint``, ``Token.parse`` or ``attenuate``."""
+
+    location: str
+    identifier: Identifier
+    caveats: tuple[Caveat, ...]
+    #: The exact signed bytes of each caveat, in order.
+    encoded_caveats: tuple[bytes, ...]
+    #: The tail signature: as secret as the token itself (it lets anyone attenuate).
+    signature: bytes
+
+    @property
+    def id(self) -> str:
+        """The random token id (22 characters of base64url), used for revocation and audit."""
+        return self.identifier.token_id
+
+    @property
+    def key_id(self) -> str:
+        """Id of the keyring key whose root key starts the chain."""
+        return self.identifier.key_id
+
+    def __repr__(self) -> str:
+        return f"Token(id={self.id!r}, key_id={self.key_id!r}, location={self.location!r}, caveats={len(self.caveats)})"
+
+    # ------------------------------------------------------------- attenuation
+
+    def attenuate(self, *caveats: Caveat, limits: Limits = DEFAULT_LIMITS) -> "Token":
+        """A token with ``caveats`` appended. It can only authorize less (conjunction)."""
+        encoded = _encode_caveats(caveats, limits)
+        if len(self.caveats) + len(caveats) > limits.max_caveats:
+            raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
+        token = Token(
+            self.location,
+            self.identifier,
+            self.caveats + tuple(caveats),
+            self.encoded_caveats + encoded,
+            chain.extend(self.signature, encoded),
+        )
+        _check_size(token, limits)
+        return token
+
+    # ----------------------------------------------------------- serialization
+
+    def to_bytes(self) -> bytes:
+        """The libmacaroons V2 binary form."""
+        return binary.encode(
+            binary.RawMacaroon(
+                self.location.encode("utf-8"), self.identifier.encode(), self.encoded_caveats, self.signature
+            )
+        )
+
+    def serialize(self) -> str:
+        """The text form: ``capkit_`` followed by unpadded base64url of the V2 bytes."""
+        return TEXT_PREFIX + _b64.encode(self.to_bytes())
+
+    def __str__(self) -> str:  # never print a token by accident in a log line
+        return repr(self)
+
+    @classmethod
+    def parse(cls, data: "str | bytes", *, limits: Limits = DEFAULT_LIMITS, registry: Registry = REGISTRY) -> "Token":
+        """Parse the text form (``str`` or ASCII bytes starting with ``capkit_``) or V2 bytes.
+
+        Raises ``MalformedToken`` (``TokenTooLarge`` for size limits) for anything
+        that is not a well-formed token. Caveats this version cannot interpret
+        become ``UnknownCaveat`` values, which deny every call.
+        """
+        return cls._from_raw(binary.decode(decode_text(data, limits), limits), limits, registry)
+
+    @classmethod
+    def _from_raw(cls, raw: binary.RawMacaroon, limits: Limits, registry: Registry) -> "Token":
+        try:
+            location = raw.location.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedToken("token location is not UTF-8") from None
+        if location_problem(location) is not None:
+            raise MalformedToken("token location is not valid location text")
+        identifier = Identifier.decode(raw.identifier)
+        caveats = tuple(registry.decode(c, limits) for c in raw.caveats)
+        return cls(location, identifier, caveats, raw.caveats, raw.signature)
+
+
+def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The V2 bytes of a token given as text, ASCII text bytes, or V2 bytes; raise ``MalformedToken``."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data)
+        if not data.startswith(_TEXT_PREFIX_BYTES):
+            return data
+        try:
+            data = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedToken("token text is not ASCII") from None
+    if not isinstance(data, str):
+        raise MalformedToken("a token must be text or bytes")
+    text = data.strip(" \t\r\n")
+    if len(text) > limits.max_token_text:
+        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
+    if not text.startswith(TEXT_PREFIX):
+        raise MalformedToken("token text does not start with 'capkit_'")
+    try:
+        return _b64.decode(text[len(TEXT_PREFIX):])
+    except ValueError:
+        raise MalformedToken("token text is not valid unpadded base64url") from None
+
+
+def _encode_caveats(caveats: Iterable[Caveat], limits: Limits) -> tuple[bytes, ...]:
+    out = []
+    for caveat in caveats:
+        if not isinstance(caveat, Caveat) or isinstance(caveat, UnknownCaveat):
+            raise InvalidCaveat(f"{type(caveat).__name__} is not a capkit caveat that can be added to a token")
+        encoded = caveat.encode()
+        if len(encoded) > limits.max_caveat_bytes:
+            raise TokenTooLarge(f"a {caveat.kind} caveat is longer than {limits.max_caveat_bytes} bytes")
+        out.append(encoded)
+    return tuple(out)
+
+
+def _check_size(token: Token, limits: Limits) -> None:
+    if len(token.to_bytes()) > limits.max_token_bytes:
+        raise TokenTooLarge(f"the token would be larger than {limits.max_token_bytes} bytes")
+
+
+def mint(
+    keyring: "Keyring",
+    *caveats: Caveat,
+    location: str,
+    unrestricted: bool = False,
+    token_id: bytes | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Token:
+    """A new token for ``location`` signed by the keyring's active key, carrying ``caveats``.
+
+    A token without caveats grants every tool at its location; that must be
+    asked for with ``unrestricted=True``. ``token_id`` (16 bytes) is for
+    reproducible test vectors; leave it out to get a random one.
+    """
+    if not caveats and not unrestricted:
+        raise InvalidCaveat("a token without caveats grants every tool at its location; "
+                            "add caveats or pass unrestricted=True")
+    key_id = keyring.active_key_id
+    if key_id is None:
+        raise KeyringError("the keyring has no active key to mint with")
+    problem = location_problem(location)
+    if problem is not None:
+        raise KeyringError(f"location {problem}")
+    identifier = Identifier.new(key_id, secrets.token_bytes(16) if token_id is None else token_id)
+    encoded = _encode_caveats(caveats, limits)
+    if len(caveats) > limits.max_caveats:
+        raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
+    signature = chain.extend(chain.root_signature(keyring.root_key(key_id, location), identifier.encode()), encoded)
+    token = Token(location, identifier, tuple(caveats), encoded, signature)
+    _check_size(token, limits)
+    return token

@@ -1,0 +1,1 @@
+"""The capkit command line: a thin click layer over capkit's public API."""

@@ -1,0 +1,47 @@
+"""Shared fixtures: a fixed keyring, a fixed clock, a grant for the rent task."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from capkit import Invocation, Keyring, Verifier, mint
+from capkit.caveats import Eq, Expires, Max, OneOf, Tools
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+
+#: 2026-12-01T00:00:00Z, the moment most tests happen at.
+NOW = 1796083200
+SECRET = bytes(range(32))
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return Keyring.from_secret(SECRET, key_id="k1")
+
+
+@pytest.fixture
+def verifier(keyring: Keyring) -> Verifier:
+    return Verifier(keyring, clock=lambda: NOW)
+
+
+@pytest.fixture
+def rent_token(keyring: Keyring):
+    """Pay the December rent of 1,250 USD to the landlord, within a day."""
+    return mint(
+        keyring,
+        Tools("bank.transfer"),
+        OneOf("recipient", ["landlord"]),
+        Max("amount", 1250),
+        Eq("currency", "USD"),
+        Expires(NOW + 86400),
+        location="bank",
+    )
+
+
+def call(tool: str = "bank.transfer", **args) -> Invocation:
+    return Invocation(tool, args, at=NOW)
