@@ -11,7 +11,7 @@ from capkit import Invocation, Keyring, Verifier, mint
 from capkit.caveats import Eq, Expires, Max, OneOf, Tools
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 #: 2026-12-01T00:00:00Z, the moment most tests happen at.

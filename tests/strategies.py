@@ -1,0 +1,72 @@
+"""Hypothesis strategies over small domains, so random caveats and calls often interact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import strategies as st
+
+from capkit import Invocation
+from capkit.caveats import (
+    Audience,
+    Domain,
+    Eq,
+    Expires,
+    Glob,
+    Max,
+    Min,
+    NotBefore,
+    OneOf,
+    PathUnder,
+    Prefix,
+    Range,
+    Tools,
+)
+
+from .conftest import NOW
+
+TOOLS = ["bank.transfer", "bank.balance", "mail.send", "files.read"]
+TOOL_PATTERNS = TOOLS + ["bank.*", "*", "mail.?end", "files.*"]
+RECIPIENTS = ["alice", "bob", "carol", "landlord"]
+PATHS = ["/srv/docs", "/srv/docs/a.txt", "/srv", "/etc/passwd", "docs/a", "/srv/docs/../x"]
+ADDRESSES = ["a@example.com", "b@mail.example.com", "c@evil-example.com", "https://example.com/x", "d@other.org"]
+DOMAINS = ["example.com", "mail.example.com", "other.org"]
+AUDIENCES = ["bank-api", "mail-api"]
+
+amounts = st.one_of(
+    st.integers(min_value=-5, max_value=2000),
+    st.decimals(min_value=-5, max_value=2000, places=2, allow_nan=False, allow_infinity=False),
+)
+times = st.integers(min_value=NOW - 100, max_value=NOW + 100)
+
+caveat = st.one_of(
+    st.lists(st.sampled_from(TOOL_PATTERNS), min_size=1, max_size=3).map(lambda ps: Tools(*ps)),
+    st.builds(Eq, st.just("recipient"), st.sampled_from(RECIPIENTS)),
+    st.builds(Eq, st.just("amount"), st.integers(min_value=0, max_value=50)),
+    st.builds(OneOf, st.just("recipient"), st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=3)),
+    st.builds(Max, st.just("amount"), amounts),
+    st.builds(Min, st.just("amount"), amounts),
+    st.tuples(amounts, amounts).map(lambda ab: Range("amount", min(ab), max(ab))),
+    st.builds(Prefix, st.just("path"), st.sampled_from(["/srv", "/srv/docs/", "/e"])),
+    st.builds(PathUnder, st.just("path"), st.sampled_from(["/srv/docs", "/srv", "docs"])),
+    st.builds(Glob, st.just("to"), st.sampled_from(["*@example.com", "*example.com*", "?@*"])),
+    st.builds(Domain, st.just("to"), st.sampled_from(DOMAINS)),
+    st.builds(Expires, times),
+    st.builds(NotBefore, times),
+    st.lists(st.sampled_from(AUDIENCES), min_size=1, max_size=2).map(lambda names: Audience(*names)),
+)
+
+arg_value = st.one_of(
+    amounts, st.sampled_from(RECIPIENTS + PATHS + ADDRESSES), st.floats(min_value=-5, max_value=2000),
+    st.sampled_from(["12.50", "1e3", True, None, "", [], ["alice", "bob"], ["a@example.com"]]),
+)
+
+invocation = st.builds(
+    Invocation,
+    st.sampled_from(TOOLS),
+    st.dictionaries(st.sampled_from(["amount", "recipient", "path", "to"]), arg_value, max_size=4),
+    st.one_of(st.none(), st.sampled_from(AUDIENCES)),
+    times,
+)
+
+__all__ = ["Decimal", "caveat", "invocation"]
