@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
-_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 
 
 def encode(data: bytes) -> str:
     """Unpadded base64url text of ``data``."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_STRICT = sys.version_info >= (3, 11)  # binascii's strict_mode
 
 
 def decode(text: str) -> bytes:
@@ -21,15 +26,28 @@ def decode(text: str) -> bytes:
     Padding, characters outside the URL-safe alphabet, impossible lengths and
     non-zero trailing bits are all refused, so one byte string has one text.
     """
-    if not _ALPHABET.fullmatch(text) or len(text) % 4 == 1:
+    if len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
-    try:
+    if _STRICT:
+        # Strict decoding refuses anything outside the standard alphabet; the
+        # standard alphabet's own '+', '/' and '=' are refused first.
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("not unpadded base64url") from None
+        if b"+" in raw or b"/" in raw or b"=" in raw:
+            raise ValueError("not unpadded base64url")
+        try:
+            data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
+        except binascii.Error:
+            raise ValueError("not unpadded base64url") from None
+    else:  # pragma: no cover - Python 3.10
+        if not _ALPHABET.fullmatch(text):
+            raise ValueError("not unpadded base64url")
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - alphabet checked above
-        raise ValueError("not unpadded base64url") from exc
     # The unused low bits of the last character must be zero (RFC 4648 3.5),
     # or two texts would decode to the same bytes.
     tail = len(text) % 4
-    if tail and _VALUE[text[-1]] & (0x0F if tail == 2 else 0x03):
+    if tail and VALUE[text[-1]] & (0x0F if tail == 2 else 0x03):
         raise ValueError("base64url text has non-zero trailing bits")
     return data

@@ -38,9 +38,21 @@ def text_problem(value: object, max_chars: int) -> str | None:
     return None
 
 
+# Control characters, DEL and lone surrogates: one search covers the common case.
+_UNWANTED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def require_text(value: object, what: str, max_chars: int) -> str:
-    """Return ``value`` if it is acceptable token text; else raise ``InvalidCaveat``."""
-    problem = text_problem(value, max_chars)
-    if problem is not None:
-        raise InvalidCaveat(f"{what} {problem}")
-    return value  # type: ignore[return-value]
+    """Return ``value`` if it is acceptable token text; else raise ``InvalidCaveat``.
+
+    The accepting path is one type check, one length check and one search;
+    ``text_problem`` computes the sentence only when the value is refused.
+    """
+    if (
+        type(value) is str
+        and 0 < len(value) <= max_chars
+        and _UNWANTED.search(value) is None
+        and (value.isascii() or unicodedata.is_normalized("NFC", value))
+    ):
+        return value
+    raise InvalidCaveat(f"{what} {text_problem(value, max_chars) or 'is not acceptable text'}")

@@ -75,7 +75,12 @@ def loads(data: bytes, *, verify: bool = True) -> Any:
     refuses duplicate keys, whitespace, escapes and key order.
     """
     try:
-        value = (_decoder if verify else _fast_decoder).decode(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        # raw_decode parses one value from position 0 without skipping white
+        # space; anything after it is refused here.
+        value, end = (_decoder if verify else _fast_decoder).raw_decode(text)
+        if end != len(text):
+            raise NotCanonical("data follows the JSON value")
         if verify and dumps(value) != data:
             raise NotCanonical("not in canonical form")
     except NotCanonical:

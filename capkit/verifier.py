@@ -30,7 +30,7 @@ from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .token import Token, chain
 from .token.binary import decode as decode_binary
-from .token.token import decode_text
+from .token.token import decode_fields, decode_text
 
 
 @attrs.frozen
@@ -112,25 +112,26 @@ class Verifier:
 
     def _verify_uncached(self, token: "Token | str | bytes", keyring: Keyring) -> VerifiedChain:
         if isinstance(token, Token):
-            parsed = token
+            location, identifier, caveats = token.location, token.identifier, token.caveats
+            identifier_bytes, encoded, signature = identifier.encode(), token.encoded_caveats, token.signature
         else:
             try:
-                parsed = Token._from_raw(decode_binary(decode_text(token, self._limits), self._limits),
-                                         self._limits, self._registry)
+                raw = decode_binary(decode_text(token, self._limits), self._limits)
+                location, identifier, caveats = decode_fields(raw, self._limits, self._registry)
             except MalformedToken as exc:
                 raise _Deny(Decision.deny(exc.code, exc.message)) from None
+            identifier_bytes, encoded, signature = raw.identifier, raw.caveats, raw.signature
         try:
-            k0 = keyring.chain_key(parsed.key_id, parsed.location)
+            k0 = keyring.chain_key(identifier.key_id, location)
         except UnknownKey as exc:
-            raise _Deny(Decision.deny(Code.UNKNOWN_KEY, exc.message, parsed.id)) from None
-        if not chain.verify(k0, parsed.identifier.encode(), parsed.encoded_caveats, parsed.signature):
+            raise _Deny(Decision.deny(Code.UNKNOWN_KEY, exc.message, identifier.token_id)) from None
+        if not chain.verify(k0, identifier_bytes, encoded, signature):
             raise _Deny(Decision.deny(
                 Code.BAD_SIGNATURE,
                 "the token's signature does not verify: it was altered or not minted with this key",
-                parsed.id,
+                identifier.token_id,
             ))
-        return VerifiedChain(parsed.id, parsed.key_id, parsed.location, parsed.caveats,
-                             (0,) * len(parsed.caveats))
+        return VerifiedChain(identifier.token_id, identifier.key_id, location, caveats, (0,) * len(caveats))
 
     # -------------------------------------------------------------- decisions
 

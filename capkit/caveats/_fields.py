@@ -7,7 +7,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring as quote  # noqa: F401 - JSON string literal, as json.dumps writes it
 from typing import Any, Iterable
 
-from .._text import require_text
+from .._text import require_text  # noqa: F401 - re-exported for kinds
 from ..errors import InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
 from .amounts import AmountError, format_amount, parse_canonical_amount
@@ -45,6 +45,24 @@ def text_set(values: Iterable[object], what: str, limits: Limits = DEFAULT_LIMIT
     if len(items) > limits.max_set_items:
         raise InvalidCaveat(f"{what} has more than {limits.max_set_items} members")
     return items
+
+
+def sorted_text_set(value: object, what: str, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
+    """A set field as decoded from a caveat: a JSON array of valid strings, already sorted and unique.
+
+    Decoding never normalizes a set: an unsorted or duplicated one is not the
+    canonical form, so it is refused here (the registry reports it as malformed).
+    """
+    if type(value) is not list or not value:
+        raise InvalidCaveat(f"{what} must be a non-empty list")
+    if len(value) > limits.max_set_items:
+        raise InvalidCaveat(f"{what} has more than {limits.max_set_items} members")
+    for item in value:
+        require_text(item, what, limits.max_string_chars)
+    for a, b in zip(value, value[1:]):
+        if not a < b:
+            raise InvalidCaveat(f"{what} is not sorted and unique")
+    return tuple(value)
 
 
 def json_list(value: object, what: str) -> list[Any]:

@@ -17,9 +17,9 @@ import attrs
 
 from ..errors import InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
-from ._fields import amount_field, arg_name, arg_values, json_list, quote, show, show_list, text, text_set
+from ._fields import amount_field, arg_name, arg_values, json_list, quote, show, show_list, sorted_text_set, text, text_set
 from .amounts import AmountError, amount_text, coerce_bound, format_amount, parse_amount
-from .base import Call, Caveat, Failure
+from .base import Call, Caveat, Failure, build_validated
 from .matching import MatchError, canonical_domain, canonical_path, domain_is_under, glob_match, host_of, path_is_under
 
 
@@ -96,10 +96,10 @@ class Eq(Caveat):
         if field == "b":
             if not isinstance(obj["b"], bool):
                 raise InvalidCaveat("eq b must be a boolean")
-            return cls(obj["arg"], obj["b"], limits=limits)
+            return build_validated(cls, arg_name(obj["arg"]), obj["b"])
         if field == "n":
-            return cls(obj["arg"], amount_field(obj["n"], "eq n"), limits=limits)
-        return cls(obj["arg"], obj["s"], limits=limits)
+            return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["n"], "eq n"))
+        return build_validated(cls, arg_name(obj["arg"]), text(obj["s"], "eq value", limits))
 
     def check(self, call: Call) -> Failure | None:
         if isinstance(self.value, bool):
@@ -182,10 +182,7 @@ class OneOf(Caveat):
         if "n" in obj:
             amounts = [amount_field(v, "one_of n") for v in json_list(obj["n"], "one_of n")]
             return cls(obj["arg"], amounts, numbers=True, limits=limits)
-        items = json_list(obj["s"], "one_of s")
-        if not all(isinstance(v, str) for v in items):
-            raise InvalidCaveat("one_of s must hold strings")
-        return cls(obj["arg"], items, limits=limits)
+        return build_validated(cls, arg_name(obj["arg"]), sorted_text_set(obj["s"], "one_of value", limits))
 
     def check(self, call: Call) -> Failure | None:
         if self.numeric:
@@ -231,7 +228,7 @@ class Max(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Max":
-        return cls(obj["arg"], amount_field(obj["max"], "max"))
+        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["max"], "max"))
 
     def check(self, call: Call) -> Failure | None:
         amount = _amount_of(call, self.arg)
@@ -266,7 +263,7 @@ class Min(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Min":
-        return cls(obj["arg"], amount_field(obj["min"], "min"))
+        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["min"], "min"))
 
     def check(self, call: Call) -> Failure | None:
         amount = _amount_of(call, self.arg)

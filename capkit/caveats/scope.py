@@ -9,8 +9,8 @@ import attrs
 
 from ..errors import InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
-from ._fields import TOOL_PATTERN, json_list, quote, show_list, text_set
-from .base import Call, Caveat, Failure
+from ._fields import TOOL_PATTERN, quote, show_list, sorted_text_set, text_set
+from .base import Call, Caveat, Failure, build_validated
 from .matching import glob_match
 
 #: Latest instant a time caveat may name (9999-12-31T23:59:59Z).
@@ -68,10 +68,11 @@ class Tools(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Tools":
-        items = json_list(obj["v"], "tools v")
-        if not all(isinstance(v, str) for v in items):
-            raise InvalidCaveat("tools v must hold strings")
-        return cls(*items, limits=limits)
+        items = sorted_text_set(obj["v"], "tool pattern", limits)
+        for item in items:
+            if not TOOL_PATTERN.fullmatch(item):
+                raise InvalidCaveat("tool pattern has characters outside A-Z a-z 0-9 _ . : / - * ?")
+        return build_validated(cls, items)
 
     def check(self, call: Call) -> Failure | None:
         for pattern in self.patterns:
@@ -103,10 +104,7 @@ class Audience(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Audience":
-        items = json_list(obj["v"], "audience v")
-        if not all(isinstance(v, str) for v in items):
-            raise InvalidCaveat("audience v must hold strings")
-        return cls(*items, limits=limits)
+        return build_validated(cls, sorted_text_set(obj["v"], "audience", limits))
 
     def check(self, call: Call) -> Failure | None:
         if call.audience is None:
@@ -141,7 +139,7 @@ class Expires(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Expires":
-        return cls(obj["t"])
+        return build_validated(cls, to_timestamp(obj["t"], "expiry"))
 
     def check(self, call: Call) -> Failure | None:
         if call.at >= self.at:
@@ -174,7 +172,7 @@ class NotBefore(Caveat):
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "NotBefore":
-        return cls(obj["t"])
+        return build_validated(cls, to_timestamp(obj["t"], "not-before time"))
 
     def check(self, call: Call) -> Failure | None:
         if call.at < self.at:

@@ -99,20 +99,34 @@ class Token:
 
     @classmethod
     def _from_raw(cls, raw: binary.RawMacaroon, limits: Limits, registry: Registry) -> "Token":
-        try:
-            location = raw.location.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedToken("token location is not UTF-8") from None
-        if location_problem(location) is not None:
-            raise MalformedToken("token location is not valid location text")
-        identifier = Identifier.decode(raw.identifier)
-        caveats = tuple(registry.decode(c, limits) for c in raw.caveats)
+        location, identifier, caveats = decode_fields(raw, limits, registry)
         return cls(location, identifier, caveats, raw.caveats, raw.signature)
+
+
+def decode_fields(
+    raw: binary.RawMacaroon, limits: Limits = DEFAULT_LIMITS, registry: Registry = REGISTRY
+) -> "tuple[str, Identifier, tuple[Caveat, ...]]":
+    """Give meaning to the fields of a V2 macaroon: location, identifier, typed caveats.
+
+    Raises ``MalformedToken`` for an invalid location or identifier; caveats
+    that cannot be interpreted become ``UnknownCaveat`` values.
+    """
+    try:
+        location = raw.location.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedToken("token location is not UTF-8") from None
+    if location_problem(location) is not None:
+        raise MalformedToken("token location is not valid location text")
+    identifier = Identifier.decode(raw.identifier)
+    decode = registry.decode
+    return location, identifier, tuple([decode(c, limits) for c in raw.caveats])
 
 
 def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The V2 bytes of a token given as text, ASCII text bytes, or V2 bytes; raise ``MalformedToken``."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if type(data) is not str:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise MalformedToken("a token must be text or bytes")
         data = bytes(data)
         if not data.startswith(_TEXT_PREFIX_BYTES):
             return data
@@ -120,15 +134,15 @@ def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
             data = data.decode("ascii")
         except UnicodeDecodeError:
             raise MalformedToken("token text is not ASCII") from None
-    if not isinstance(data, str):
-        raise MalformedToken("a token must be text or bytes")
+    if len(data) > limits.max_token_text + 64:
+        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
     text = data.strip(" \t\r\n")
     if len(text) > limits.max_token_text:
         raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
     if not text.startswith(TEXT_PREFIX):
         raise MalformedToken("token text does not start with 'capkit_'")
     try:
-        return _b64.decode(text[len(TEXT_PREFIX):])
+        return _b64.decode(text[7:])
     except ValueError:
         raise MalformedToken("token text is not valid unpadded base64url") from None
 

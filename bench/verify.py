@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Benchmark: capkit's verifier against pymacaroons on the same token.
+
+The token has 6 caveats after 2 attenuations; every run authorizes an allowed
+call. Three figures, medians over many iterations, in one run:
+
+* capkit_cold_us: the token text is seen for the first time (decode, parse,
+  HMAC chain, caveat checks). Each iteration presents a different token
+  (same caveats, another token id) to one long-lived verifier.
+* capkit_warm_us: the same token text again; the verified-chain cache skips
+  parsing and the HMAC chain, per-call checks still run.
+* pymacaroons_us: pymacaroons deserializes the same token text and verifies it
+  with a general satisfier that applies capkit's caveat checks (the same
+  semantics), with the root key already derived.
+
+Prints one JSON object (and writes it to --out if given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from typing import Callable
+
+from pymacaroons import Macaroon
+from pymacaroons import Verifier as PyVerifier
+
+import capkit
+from capkit import Invocation, Keyring, Verifier, mint
+from capkit.caveats import Eq, Expires, Max, OneOf, Tools
+from capkit.compat.pymacaroons import satisfier
+
+NOW = 1796083200
+GOALS = {"cold_speedup": 2.0, "warm_speedup": 5.0}
+
+
+def grant(keyring: Keyring, token_id: bytes):
+    token = mint(keyring, Tools("bank.transfer"), OneOf("recipient", ["landlord", "plumber"]),
+                 Max("amount", 1250), location="bank", token_id=token_id)
+    token = token.attenuate(Eq("currency", "USD"), Expires(NOW + 3600))
+    return token.attenuate(Max("amount", 50))
+
+
+def median_us(samples: list[int]) -> float:
+    return round(statistics.median(samples) / 1000, 2)
+
+
+def timed(fn: Callable[[], object], n: int) -> list[int]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        fn()
+        samples.append(clock() - start)
+    return samples
+
+
+def run(iterations: int) -> dict:
+    keyring = Keyring.generate()
+    invocation = Invocation("bank.transfer", {"recipient": "landlord", "amount": 20, "currency": "USD"}, at=NOW)
+    texts = [grant(keyring, i.to_bytes(16, "big")).serialize() for i in range(iterations)]
+    verifier = Verifier(keyring, cache_size=iterations + 1)
+    assert verifier.authorize(texts[0], invocation).allowed
+    assert len(capkit.Token.parse(texts[0]).caveats) == 6
+
+    gc.collect()
+    gc.disable()
+    try:
+        cold_verifier = Verifier(keyring, cache_size=iterations + 1)
+        cold_verifier.authorize(texts[0], invocation)  # warm the location-key memo, not the chain cache
+        pending = iter(texts[1:] + [grant(keyring, b"\xff" * 16).serialize()])
+        cold = timed(lambda: cold_verifier.authorize(next(pending), invocation), iterations)
+
+        warm_text = texts[0]
+        warm = timed(lambda: verifier.authorize(warm_text, invocation), iterations)
+
+        root_key = keyring.root_key(keyring.active_key_id, "bank")
+        body = warm_text[len("capkit_"):]
+
+        def pymacaroons_verify() -> bool:
+            macaroon = Macaroon.deserialize(body)
+            py_verifier = PyVerifier()
+            py_verifier.satisfy_general(satisfier(invocation, now=NOW))
+            return py_verifier.verify(macaroon, root_key)
+
+        assert pymacaroons_verify()
+        pym = timed(pymacaroons_verify, iterations)
+    finally:
+        gc.enable()
+
+    result = {
+        "benchmark": "verify",
+        "caveats": 6,
+        "attenuations": 2,
+        "iterations": iterations,
+        "capkit_cold_us": median_us(cold),
+        "capkit_warm_us": median_us(warm),
+        "pymacaroons_us": median_us(pym),
+    }
+    result["cold_speedup"] = round(result["pymacaroons_us"] / result["capkit_cold_us"], 2)
+    result["warm_speedup"] = round(result["pymacaroons_us"] / result["capkit_warm_us"], 2)
+    result["goals"] = GOALS
+    result["goals_met"] = {k: result[k] >= v for k, v in GOALS.items()}
+    result["python"] = platform.python_version()
+    result["machine"] = platform.machine()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20000)
+    parser.add_argument("--out", help="also write the JSON result to this file")
+    args = parser.parse_args(argv)
+    result = run(args.iterations)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

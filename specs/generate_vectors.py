@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Generate specs/vectors/core.json, the conformance vectors of the token core.
+
+Run from the repository root: ``python specs/generate_vectors.py``. The output
+is deterministic (fixed keys, token ids and times), so CI regenerates it and
+fails on any drift from the checked-in file (tests/test_vectors.py).
+Each vector states the verifier's keys, the token text, one invocation, the
+time, and the expected outcome: allowed, and on denial the reason codes and the
+1-based caveat positions they come from (messages are not normative).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from capkit import Invocation, Keyring, Verifier, mint
+from capkit.caveats import (
+    Audience,
+    Domain,
+    Eq,
+    Expires,
+    Glob,
+    Max,
+    Min,
+    NotBefore,
+    OneOf,
+    PathUnder,
+    Prefix,
+    Range,
+    Tools,
+)
+from capkit.token import binary, chain
+from capkit.token.identifier import Identifier
+
+OUT = Path(__file__).parent / "vectors" / "core.json"
+NOW = 1796083200  # 2026-12-01T00:00:00Z
+SECRET = bytes(range(32))
+OTHER_SECRET = bytes(range(100, 132))
+KEYRING = Keyring.from_secret(SECRET, key_id="k1")
+KEYS = [{"key_id": "k1", "secret": SECRET.hex(), "location": None}]
+
+
+#: The intended outcome of every vector, stated independently of the implementation:
+#: the generator refuses to write a vector on which capkit disagrees.
+INTENDED: dict[str, tuple[str, ...]] = {
+    "rent-allowed": (),
+    "rent-every-failure": ('tool_not_granted', 'arg_not_allowed', 'arg_out_of_range', 'expired'),
+    "rent-other-recipient": ('arg_not_allowed',),
+    "rent-larger-amount": ('arg_out_of_range',),
+    "rent-other-tool": ('tool_not_granted',),
+    "rent-after-expiry": ('expired',),
+    "rent-missing-amount": ('arg_missing',),
+    "attenuated-allowed": (),
+    "attenuated-denied": ('arg_out_of_range',),
+    "attenuated-cannot-widen": ('arg_out_of_range',),
+    "tools-glob": (),
+    "tools-glob-dots": (),
+    "tools-exact": (),
+    "tools-not-granted": ('tool_not_granted',),
+    "tools-prefix-confusion": ('tool_not_granted',),
+    "eq-allowed": (),
+    "eq-number-spellings": (),
+    "eq-case-sensitive": ('arg_not_allowed',),
+    "eq-bool-is-not-number": ('arg_invalid', 'arg_not_allowed'),
+    "one-of-allowed": (),
+    "one-of-list-all-allowed": (),
+    "one-of-list-one-denied": ('arg_not_allowed',),
+    "one-of-empty-list": ('arg_not_allowed',),
+    "one-of-number-denied": ('arg_not_allowed',),
+    "max-float-exact": (),
+    "max-string-amount": (),
+    "max-exceeded": ('arg_out_of_range',),
+    "min-below": ('arg_out_of_range',),
+    "range-outside": ('arg_out_of_range',),
+    "amount-bool": ('arg_invalid', 'arg_invalid'),
+    "amount-exponent": ('arg_invalid', 'arg_invalid'),
+    "amount-underscore": ('arg_invalid', 'arg_invalid'),
+    "amount-non-ascii-digits": ('arg_invalid', 'arg_invalid'),
+    "amount-list": ('arg_invalid', 'arg_invalid'),
+    "prefix-and-glob-allowed": (),
+    "prefix-denied": ('arg_not_allowed',),
+    "glob-denied": ('arg_not_allowed',),
+    "text-wrong-type": ('arg_invalid',),
+    "path-under-allowed": (),
+    "path-under-normalized": (),
+    "path-under-dotdot": ('arg_not_allowed',),
+    "path-under-sibling": ('arg_not_allowed',),
+    "path-under-relative": ('arg_not_allowed',),
+    "path-under-backslash": ('arg_not_allowed',),
+    "path-under-confusable": ('arg_not_allowed',),
+    "domain-email": (),
+    "domain-subdomain": (),
+    "domain-lookalike": ('arg_not_allowed',),
+    "domain-suffix-trick": ('arg_not_allowed',),
+    "domain-url-userinfo": ('arg_not_allowed',),
+    "domain-list-smuggled": ('arg_invalid',),
+    "domain-homograph": ('arg_not_allowed',),
+    "domain-recipient-list": ('arg_not_allowed',),
+    "domain-idna": (),
+    "time-window-allowed": (),
+    "not-yet-valid": ('not_yet_valid',),
+    "wrong-audience": ('wrong_audience',),
+    "no-audience": ('wrong_audience',),
+    "unrestricted": (),
+    "bad-invocation": ('bad_invocation',),
+    "unknown-key": ('unknown_key',),
+    "wrong-root-key": ('bad_signature',),
+    "location-key-only": ('unknown_key',),
+    "location-key-allowed": (),
+    "caveat-removed": ('bad_signature',),
+    "caveats-reordered": ('bad_signature',),
+    "caveat-replaced": ('bad_signature',),
+    "location-changed": ('bad_signature',),
+    "token-id-changed": ('bad_signature',),
+    "signature-zeroed": ('bad_signature',),
+    "unknown-caveat-kind": ('unknown_caveat',),
+    "text-caveat": ('unknown_caveat',),
+    "non-canonical-caveat": ('malformed_caveat',),
+    "malformed-caveat": ('malformed_caveat',),
+    "missing-prefix": ('malformed_token',),
+    "padded-base64": ('malformed_token',),
+    "truncated": ('malformed_token',),
+    "trailing-bytes": ('malformed_token',),
+    "max-caveats": (),
+    "too-many-caveats": ('too_large',),
+}
+
+
+class Builder:
+    def __init__(self) -> None:
+        self.vectors: list[dict[str, Any]] = []
+        self.counter = 0
+
+    def token(self, *caveats, location: str = "bank", keyring: Keyring = KEYRING):
+        self.counter += 1
+        return mint(keyring, *caveats, location=location, token_id=self.counter.to_bytes(16, "big"),
+                    unrestricted=not caveats)
+
+    def add(self, name: str, description: str, token: "Any", tool: str, args: dict | None = None, *,
+            audience: str | None = None, at: int = NOW, keys: list | None = None) -> None:
+        keys = KEYS if keys is None else keys
+        text = token if isinstance(token, str) else token.serialize()
+        verifier_ring = _keyring(keys)
+        invocation = Invocation(tool, args or {}, audience, at)
+        decision = Verifier(verifier_ring).authorize(text, invocation)
+        if decision.codes != INTENDED[name]:
+            raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {INTENDED[name]}")
+        root_key = None
+        if not isinstance(token, str):
+            try:
+                root_key = KEYRING.root_key(token.key_id, token.location).hex()
+            except Exception:
+                root_key = None
+        self.vectors.append({
+            "name": name,
+            "description": description,
+            "verifier_keys": keys,
+            "root_key": root_key,
+            "token": text,
+            "invocation": {"tool": tool, "args": _jsonable(args or {}), "audience": audience},
+            "at": at,
+            "expected": {
+                "allowed": decision.allowed,
+                "codes": list(decision.codes),
+                "caveats": [r.caveat_index for r in decision.reasons],
+            },
+        })
+
+
+def _keyring(keys: list[dict]) -> Keyring:
+    from capkit.keys import Keyring as K
+
+    ring = None
+    for entry in keys:
+        one = K.from_secret(bytes.fromhex(entry["secret"]), key_id=entry["key_id"], location=entry["location"])
+        ring = one if ring is None else K((*ring._keys.values(), *one._keys.values()), ring.active_key_id)
+    assert ring is not None
+    return ring
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        raise TypeError("vectors carry JSON arguments only")
+    return value
+
+
+def _raw(token, caveats=None, signature=None, location=None, identifier=None) -> str:
+    import capkit._b64 as b64
+
+    raw = binary.RawMacaroon(
+        (location or token.location).encode(),
+        identifier if identifier is not None else token.identifier.encode(),
+        tuple(token.encoded_caveats if caveats is None else caveats),
+        token.signature if signature is None else signature,
+    )
+    return "capkit_" + b64.encode(binary.encode(raw))
+
+
+def _appended(token, extra: bytes) -> str:
+    return _raw(token, list(token.encoded_caveats) + [extra], chain.extend(token.signature, [extra]))
+
+
+def build() -> list[dict[str, Any]]:
+    b = Builder()
+    rent = b.token(Tools("bank.transfer"), OneOf("recipient", ["landlord"]), Max("amount", 1250),
+                   Eq("currency", "USD"), Expires(NOW + 86400))
+    ok = {"recipient": "landlord", "amount": 1250, "currency": "USD"}
+    b.add("rent-allowed", "the granted call", rent, "bank.transfer", ok)
+    b.add("rent-every-failure", "every failed check is reported, in caveat order", rent, "bank.wire",
+          {"recipient": "mallory", "amount": 5000, "currency": "USD"}, at=NOW + 86400)
+    b.add("rent-other-recipient", "prompt-injected recipient", rent, "bank.transfer", {**ok, "recipient": "mallory"})
+    b.add("rent-larger-amount", "prompt-injected amount", rent, "bank.transfer", {**ok, "amount": 1250.01})
+    b.add("rent-other-tool", "prompt-injected tool", rent, "bank.delete_account", ok)
+    b.add("rent-after-expiry", "expiry is exclusive", rent, "bank.transfer", ok, at=NOW + 86400)
+    b.add("rent-missing-amount", "a constrained argument the call lacks denies", rent, "bank.transfer",
+          {"recipient": "landlord", "currency": "USD"})
+    narrower = rent.attenuate(Max("amount", 50))
+    b.add("attenuated-allowed", "an attenuated token still allows what both allow", narrower, "bank.transfer", {**ok, "amount": 50})
+    b.add("attenuated-denied", "the narrower bound applies", narrower, "bank.transfer", {**ok, "amount": 500})
+    b.add("attenuated-cannot-widen", "a wider bound added later does not widen", rent.attenuate(Max("amount", 10**6)),
+          "bank.transfer", {**ok, "amount": 5000})
+
+    tools = b.token(Tools("bank.*", "mail.send"))
+    b.add("tools-glob", "'*' matches any run of characters", tools, "bank.balance")
+    b.add("tools-glob-dots", "'*' also matches dots", tools, "bank.accounts.list")
+    b.add("tools-exact", "exact names match exactly", tools, "mail.send")
+    b.add("tools-not-granted", "a different tool", tools, "mail.delete")
+    b.add("tools-prefix-confusion", "bankx is not bank.", tools, "bankx.transfer")
+
+    eq = b.token(Eq("currency", "USD"), Eq("count", 3), Eq("dry_run", True))
+    b.add("eq-allowed", "text, number and boolean equality", eq, "x", {"currency": "USD", "count": 3, "dry_run": True})
+    b.add("eq-number-spellings", "3, 3.0 and \"3.00\" are the same number", eq, "x", {"currency": "USD", "count": "3.00", "dry_run": True})
+    b.add("eq-case-sensitive", "text equality is exact", eq, "x", {"currency": "usd", "count": 3, "dry_run": True})
+    b.add("eq-bool-is-not-number", "true is not 1", eq, "x", {"currency": "USD", "count": True, "dry_run": 1})
+
+    one_of = b.token(OneOf("recipient", ["alice", "bob"]), OneOf("account", [1001, 1002]))
+    b.add("one-of-allowed", "membership", one_of, "x", {"recipient": "bob", "account": 1002})
+    b.add("one-of-list-all-allowed", "an array argument: every element must be allowed", one_of, "x",
+          {"recipient": ["alice", "bob"], "account": 1001})
+    b.add("one-of-list-one-denied", "one bad element denies", one_of, "x", {"recipient": ["alice", "mallory"], "account": 1001})
+    b.add("one-of-empty-list", "an empty array is denied", one_of, "x", {"recipient": [], "account": 1001})
+    b.add("one-of-number-denied", "numeric membership", one_of, "x", {"recipient": "bob", "account": 1003})
+
+    bounds = b.token(Max("amount", Decimal("98.7")), Min("amount", "0.01"), Range("fee", 0, 5))
+    b.add("max-float-exact", "the JSON number 98.7 equals the bound 98.7", bounds, "x", {"amount": 98.7, "fee": 0})
+    b.add("max-string-amount", "a decimal string amount", bounds, "x", {"amount": "98.70", "fee": "5"})
+    b.add("max-exceeded", "just above the bound", bounds, "x", {"amount": 98.71, "fee": 0})
+    b.add("min-below", "below the minimum", bounds, "x", {"amount": 0, "fee": 0})
+    b.add("range-outside", "outside a range", bounds, "x", {"amount": 1, "fee": 5.5})
+    b.add("amount-bool", "a boolean is never an amount", bounds, "x", {"amount": True, "fee": 0})
+    b.add("amount-exponent", "exponent strings are refused", bounds, "x", {"amount": "1e1", "fee": 0})
+    b.add("amount-underscore", "underscores are refused", bounds, "x", {"amount": "1_0", "fee": 0})
+    b.add("amount-non-ascii-digits", "non-ASCII digits are refused", bounds, "x", {"amount": "٥", "fee": 0})
+    b.add("amount-list", "an array is not an amount", bounds, "x", {"amount": [1], "fee": 0})
+
+    text = b.token(Prefix("ref", "INV-"), Glob("to", "*@example.com"))
+    b.add("prefix-and-glob-allowed", "prefix and glob", text, "x", {"ref": "INV-7", "to": "a@example.com"})
+    b.add("prefix-denied", "prefix is exact", text, "x", {"ref": "inv-7", "to": "a@example.com"})
+    b.add("glob-denied", "a glob anchored at both ends", text, "x", {"ref": "INV-7", "to": "a@example.com.evil"})
+    b.add("text-wrong-type", "a number where text is constrained", text, "x", {"ref": 7, "to": "a@example.com"})
+
+    paths = b.token(PathUnder("path", "/srv/docs"))
+    b.add("path-under-allowed", "inside the directory", paths, "files.read", {"path": "/srv/docs/2026/report.pdf"})
+    b.add("path-under-normalized", "duplicate slashes and '.' are normalized", paths, "files.read", {"path": "/srv//docs/./a"})
+    b.add("path-under-dotdot", "'..' is refused outright", paths, "files.read", {"path": "/srv/docs/../secrets"})
+    b.add("path-under-sibling", "a sibling with the same prefix", paths, "files.read", {"path": "/srv/docsx/a"})
+    b.add("path-under-relative", "a relative path is not under an absolute base", paths, "files.read", {"path": "srv/docs/a"})
+    b.add("path-under-backslash", "backslashes are refused", paths, "files.read", {"path": "/srv/docs\\..\\secrets"})
+    b.add("path-under-confusable", "a fullwidth solidus is refused", paths, "files.read", {"path": "/srv/docs\uff0f..\uff0fx"})
+
+    domain = b.token(Domain("to", "example.com"))
+    b.add("domain-email", "an address at the domain", domain, "mail.send", {"to": "alice@example.com"})
+    b.add("domain-subdomain", "an address at a subdomain", domain, "mail.send", {"to": "alice@mail.EXAMPLE.com."})
+    b.add("domain-lookalike", "evil-example.com is not example.com", domain, "mail.send", {"to": "alice@evil-example.com"})
+    b.add("domain-suffix-trick", "example.com.evil.com is not example.com", domain, "mail.send", {"to": "a@example.com.evil.com"})
+    b.add("domain-url-userinfo", "the host of https://example.com@evil.com/ is evil.com", domain, "http.get",
+          {"to": "https://example.com@evil.com/"})
+    b.add("domain-list-smuggled", "two addresses in one string are refused", domain, "mail.send",
+          {"to": "a@example.com,b@evil.com"})
+    b.add("domain-homograph", "a Cyrillic look-alike is another domain", domain, "mail.send", {"to": "a@exаmple.com"})
+    b.add("domain-recipient-list", "every address in an array must be at the domain", domain, "mail.send",
+          {"to": ["a@example.com", "b@evil.com"]})
+    idn = b.token(Domain("to", "bücher.example"))
+    b.add("domain-idna", "Unicode and A-label spellings are the same domain", idn, "mail.send", {"to": "x@xn--bcher-kva.example"})
+
+    timed = b.token(NotBefore(NOW), Expires(NOW + 60), Audience("bank-api"))
+    b.add("time-window-allowed", "inside [not_before, expires)", timed, "x", {}, audience="bank-api")
+    b.add("not-yet-valid", "before not_before", timed, "x", {}, audience="bank-api", at=NOW - 1)
+    b.add("wrong-audience", "addressed to another backend", timed, "x", {}, audience="mail-api")
+    b.add("no-audience", "a call naming no audience", timed, "x", {})
+
+    unrestricted = b.token()
+    b.add("unrestricted", "a token without caveats allows every call at its location", unrestricted, "anything")
+    b.add("bad-invocation", "a tool name outside the grammar", unrestricted, "bad tool name")
+
+    # ---- the token itself
+    b.add("unknown-key", "the verifier holds no key k2", b.token(Tools("x"), keyring=Keyring.from_secret(SECRET, key_id="k2")),
+          "x")
+    b.add("wrong-root-key", "minted under another secret with the same key id",
+          b.token(Tools("x"), keyring=Keyring.from_secret(OTHER_SECRET, key_id="k1")), "x")
+    b.add("location-key-only", "a verifier holding only the bank location key",
+          b.token(Tools("x"), location="mail"), "x",
+          keys=[{"key_id": "k1", "secret": KEYRING.root_key("k1", "bank").hex(), "location": "bank"}])
+    b.add("location-key-allowed", "the bank location key verifies bank tokens", b.token(Tools("x")), "x",
+          keys=[{"key_id": "k1", "secret": KEYRING.root_key("k1", "bank").hex(), "location": "bank"}])
+    base = b.token(Tools("x"), Max("amount", 5))
+    cav = list(base.encoded_caveats)
+    b.add("caveat-removed", "dropping a caveat breaks the chain", _raw(base, cav[:1]), "x", {"amount": 50})
+    b.add("caveats-reordered", "reordering breaks the chain", _raw(base, cav[::-1]), "x", {"amount": 1})
+    b.add("caveat-replaced", "replacing a caveat breaks the chain", _raw(base, [cav[0], Max("amount", 500).encode()]), "x", {"amount": 50})
+    b.add("location-changed", "the location selects the root key", _raw(base, location="mail"), "x", {"amount": 1})
+    b.add("token-id-changed", "the identifier is signed", _raw(base, identifier=Identifier("k1", "A" * 22).encode()), "x", {"amount": 1})
+    b.add("signature-zeroed", "a zero signature", _raw(base, signature=bytes(32)), "x", {"amount": 1})
+    b.add("unknown-caveat-kind", "a holder appended a caveat of an unknown kind", _appended(base, b'{"k":"sudo"}'), "x", {"amount": 1})
+    b.add("text-caveat", "a classic macaroon text caveat is unknown", _appended(base, b"time < 2030-01-01T00:00:00Z"), "x", {"amount": 1})
+    b.add("non-canonical-caveat", "whitespace makes a caveat non-canonical", _appended(base, b'{"arg":"amount", "k":"max","max":"5"}'),
+          "x", {"amount": 1})
+    b.add("malformed-caveat", "a max caveat with a float bound", _appended(base, b'{"arg":"amount","k":"max","max":"5.0"}'),
+          "x", {"amount": 1})
+    text_form = base.serialize()
+    b.add("missing-prefix", "the text form starts with capkit_", text_form[len("capkit_"):], "x")
+    b.add("padded-base64", "padding is not allowed", text_form + "==", "x")
+    b.add("truncated", "a truncated token", text_form[:-10], "x")
+    b.add("trailing-bytes", "bytes after the signature", text_form + "AAAA", "x")
+    many = b.token(*[Tools("x")] * 64)
+    b.add("max-caveats", "64 caveats is the limit", many, "x")
+    b.add("too-many-caveats", "65 caveats is too many", _appended(many, Tools("x").encode()), "x")
+    return b.vectors
+
+
+def render(vectors: list[dict[str, Any]]) -> str:
+    doc = {
+        "about": "capkit core conformance vectors; see specs/SPEC.md. Generated by specs/generate_vectors.py.",
+        "format_version": 1,
+        "vectors": vectors,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main() -> int:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(render(build()), encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The README and examples say what the code does: the quickstart runs, commands match CI."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = ci.strip().splitlines()[-1]
+    assert command == ".venv/bin/python -m pytest -q"
+    assert f"\n{command}\n" in README
+
+
+def test_readme_quickstart_is_the_example_and_runs(capsys):
+    block = re.search(r"<!-- quickstart -->\n```python\n(.*?)```", README, re.S)
+    assert block, "README has no quickstart block"
+    example = (ROOT / "examples" / "quickstart.py").read_text(encoding="utf-8")
+    assert block.group(1).strip() in example
+    assert len(block.group(1).strip().splitlines()) <= 22
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "allowed"
+    assert out[1].startswith("denied: recipient 'mallory' is not one of 'landlord' (caveat 2")
+
+
+def test_quickstart_runs_as_a_script():
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("allowed\ndenied: ")
+
+
+def test_public_api_is_pinned():
+    import capkit
+    import capkit.caveats
+
+    assert sorted(capkit.__all__) == sorted([
+        "ALL_CODES", "DEFAULT_LIMITS", "CapkitError", "Code", "Decision", "InsecureKeyFile", "InvalidCaveat",
+        "InvalidInvocation", "Invocation", "KeyInfo", "Keyring", "KeyringError", "Limits", "MalformedToken",
+        "Reason", "Token", "TokenTooLarge", "UnknownKey", "Verifier", "__version__", "caveats", "mint",
+    ])
+    assert sorted(capkit.caveats.__all__) == sorted([
+        "REGISTRY", "Audience", "Call", "Caveat", "Domain", "Eq", "Expires", "Failure", "Glob", "Max", "Min",
+        "NotBefore", "OneOf", "PathUnder", "Prefix", "Range", "Registry", "Tools", "UnknownCaveat",
+    ])
+    for name in capkit.__all__:
+        assert hasattr(capkit, name), name
+
+
+def test_every_error_is_a_capkit_error_with_a_code():
+    import capkit
+
+    errors = [getattr(capkit, n) for n in capkit.__all__ if isinstance(getattr(capkit, n), type)
+              and issubclass(getattr(capkit, n), Exception)]
+    assert len(errors) >= 7
+    codes = set()
+    for error in errors:
+        assert issubclass(error, capkit.CapkitError)
+        codes.add(error.code)
+    assert len(codes) == len(errors)
+
+
+def test_core_does_not_import_click_or_integrations():
+    code = ("import sys, capkit, capkit.verifier, capkit.keys; "
+            "bad = [m for m in ('click', 'rich', 'capkit_cli') if m in sys.modules]; print(bad)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
