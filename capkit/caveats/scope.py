@@ -119,17 +119,17 @@ class Audience(Caveat):
         return "only at " + " or ".join(self.names)
 
 
-@attrs.frozen(init=False)
-class Expires(Caveat):
-    """The call must happen before ``at`` (Unix seconds): valid while ``time < at``."""
+class _Instant(Caveat):
+    """A caveat with one field ``at``: a moment in whole Unix seconds, JSON field ``t``."""
 
+    __slots__ = ()
+    json_fields: ClassVar[frozenset[str]] = frozenset({"t"})
+    #: How the moment is named in error messages.
+    what: ClassVar[str] = ""
     at: int
 
-    kind: ClassVar[str] = "expires"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"t"})
-
     def __init__(self, at: "int | _dt.datetime") -> None:
-        self.__attrs_init__(to_timestamp(at, "expiry"))
+        self.__attrs_init__(to_timestamp(at, self.what))  # type: ignore[attr-defined]
 
     def to_json(self) -> dict[str, Any]:
         return {"k": self.kind, "t": self.at}
@@ -138,8 +138,18 @@ class Expires(Caveat):
         return b'{"k":"%s","t":%d}' % (self.kind.encode(), self.at)
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Expires":
-        return build_validated(cls, to_timestamp(obj["t"], "expiry"))
+    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "_Instant":
+        return build_validated(cls, to_timestamp(obj["t"], cls.what))
+
+
+@attrs.frozen(init=False)
+class Expires(_Instant):
+    """The call must happen before ``at`` (Unix seconds): valid while ``time < at``."""
+
+    at: int
+
+    kind: ClassVar[str] = "expires"
+    what: ClassVar[str] = "expiry"
 
     def check(self, call: Call) -> Failure | None:
         if call.at >= self.at:
@@ -153,26 +163,13 @@ class Expires(Caveat):
 
 
 @attrs.frozen(init=False)
-class NotBefore(Caveat):
+class NotBefore(_Instant):
     """The call must happen at or after ``at`` (Unix seconds)."""
 
     at: int
 
     kind: ClassVar[str] = "not_before"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"t"})
-
-    def __init__(self, at: "int | _dt.datetime") -> None:
-        self.__attrs_init__(to_timestamp(at, "not-before time"))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"k": self.kind, "t": self.at}
-
-    def encode(self) -> bytes:
-        return b'{"k":"%s","t":%d}' % (self.kind.encode(), self.at)
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "NotBefore":
-        return build_validated(cls, to_timestamp(obj["t"], "not-before time"))
+    what: ClassVar[str] = "not-before time"
 
     def check(self, call: Call) -> Failure | None:
         if call.at < self.at:
