@@ -58,12 +58,12 @@ def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> Non
     budget.nodes -= 1
     if budget.nodes < 0:
         raise InvocationProblem(f"the arguments hold more than {limits.max_arg_nodes} values")
-    if value is None or isinstance(value, bool):
-        return
     if isinstance(value, str):
         budget.chars -= len(value)
         if budget.chars < 0:
             raise InvocationProblem(f"the arguments hold more than {limits.max_arg_chars} characters")
+        return
+    if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if value.bit_length() > 256:
@@ -91,7 +91,7 @@ def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> Non
 
 def _check_object(obj: Mapping[Any, Any], depth: int, budget: _Budget, limits: Limits) -> None:
     for key, item in obj.items():
-        if not isinstance(key, str):
+        if type(key) is not str:
             raise InvocationProblem("an argument name is not text")
         budget.chars -= len(key)
         _check_value(item, depth, budget, limits)

@@ -30,6 +30,7 @@ class AmountError(ValueError):
 
 
 _ZERO = Decimal(0)
+_INT_BOUND = 10**MAX_INTEGER_DIGITS
 
 
 def _normalize(value: Decimal) -> tuple[Decimal, str]:
@@ -62,9 +63,9 @@ def parse_amount(value: object) -> Decimal:
     if isinstance(value, bool):
         raise AmountError("is a boolean, not an amount")
     if isinstance(value, int):
-        if value.bit_length() > 100:
-            raise AmountError(f"has more than {MAX_INTEGER_DIGITS} integer digits")
-        return _bounded(Decimal(value))
+        if -_INT_BOUND < value < _INT_BOUND:
+            return Decimal(value)  # already exact and positional
+        raise AmountError(f"has more than {MAX_INTEGER_DIGITS} integer digits")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise AmountError("is not a finite number")

@@ -75,8 +75,9 @@ class Tools(Caveat):
         return build_validated(cls, items)
 
     def check(self, call: Call) -> Failure | None:
+        tool = call.tool
         for pattern in self.patterns:
-            if glob_match(pattern, call.tool):
+            if pattern == tool or (("*" in pattern or "?" in pattern) and glob_match(pattern, tool)):
                 return None
         return Failure("tool_not_granted", f"tool {call.tool} is not granted (allowed: {', '.join(self.patterns)})")
 
