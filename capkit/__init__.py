@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import caveats
 from .decision import ALL_CODES, Code, Decision, Reason
 from .errors import (
+    BadSignature,
     CapkitError,
     InsecureKeyFile,
     InvalidCaveat,
@@ -23,12 +24,13 @@ from .invocation import Invocation
 from .keys import KeyInfo, Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .token import Token, mint
-from .verifier import Verifier
+from .verifier import VerifiedChain, Verifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_CODES",
+    "BadSignature",
     "DEFAULT_LIMITS",
     "CapkitError",
     "Code",
@@ -46,6 +48,7 @@ __all__ = [
     "Token",
     "TokenTooLarge",
     "UnknownKey",
+    "VerifiedChain",
     "Verifier",
     "__version__",
     "caveats",

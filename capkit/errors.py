@@ -12,13 +12,17 @@ from __future__ import annotations
 
 
 class CapkitError(Exception):
-    """Root of every error capkit raises on purpose."""
+    """Root of every error capkit raises on purpose.
+
+    ``token_id`` is set when the error concerns a token whose id could be read.
+    """
 
     code = "capkit_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, token_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.token_id = token_id
 
 
 class MalformedToken(CapkitError):
@@ -31,6 +35,12 @@ class TokenTooLarge(MalformedToken):
     """The token exceeds a size, count or length limit."""
 
     code = "too_large"
+
+
+class BadSignature(CapkitError):
+    """The token's HMAC chain does not verify under the keyring: altered, or minted with another key."""
+
+    code = "bad_signature"
 
 
 class InvalidCaveat(CapkitError):

@@ -24,7 +24,7 @@ import attrs
 
 from .caveats import REGISTRY, Caveat, Registry
 from .decision import Code, Decision, Reason
-from .errors import CapkitError, MalformedToken, UnknownKey
+from .errors import BadSignature, CapkitError, MalformedToken, UnknownKey
 from .invocation import InvocationProblem, validate
 from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
@@ -43,11 +43,6 @@ class VerifiedChain:
     caveats: tuple[Caveat, ...]
     #: Delegation hop of each caveat (all 0 until delegation exists in the token).
     hops: tuple[int, ...]
-
-
-class _Deny(Exception):
-    def __init__(self, decision: Decision) -> None:
-        self.decision = decision
 
 
 class Verifier:
@@ -93,7 +88,11 @@ class Verifier:
     # ------------------------------------------------------------------ chain
 
     def verify_chain(self, token: "Token | str | bytes") -> VerifiedChain:
-        """Parse ``token`` and verify its HMAC chain; raise ``_Deny`` with the denial otherwise."""
+        """Parse ``token`` and verify its HMAC chain (steps 1-5 of SPEC.md §11), without any call.
+
+        Raises ``MalformedToken`` (``TokenTooLarge``), ``UnknownKey`` or
+        ``BadSignature``; their ``code`` is the reason code ``authorize`` reports.
+        """
         keyring = self._keyring
         cache_key = (keyring.state, token.to_bytes() if isinstance(token, Token) else token)
         try:
@@ -101,7 +100,7 @@ class Verifier:
         except KeyError:
             pass
         except TypeError:  # unhashable input: not a token
-            raise _Deny(Decision.deny(Code.MALFORMED_TOKEN, "the token is not text or bytes")) from None
+            raise MalformedToken("a token must be text or bytes") from None
         verified = self._verify_uncached(token, keyring)
         with self._lock:
             if self._keyring is keyring:
@@ -115,22 +114,18 @@ class Verifier:
             location, identifier, caveats = token.location, token.identifier, token.caveats
             identifier_bytes, encoded, signature = identifier.encode(), token.encoded_caveats, token.signature
         else:
-            try:
-                raw = decode_binary(decode_text(token, self._limits), self._limits)
-                location, identifier, caveats = decode_fields(raw, self._limits, self._registry)
-            except MalformedToken as exc:
-                raise _Deny(Decision.deny(exc.code, exc.message)) from None
+            raw = decode_binary(decode_text(token, self._limits), self._limits)
+            location, identifier, caveats = decode_fields(raw, self._limits, self._registry)
             identifier_bytes, encoded, signature = raw.identifier, raw.caveats, raw.signature
         try:
             k0 = keyring.chain_key(identifier.key_id, location)
         except UnknownKey as exc:
-            raise _Deny(Decision.deny(Code.UNKNOWN_KEY, exc.message, identifier.token_id)) from None
+            raise UnknownKey(exc.message, token_id=identifier.token_id) from None
         if not chain.verify(k0, identifier_bytes, encoded, signature):
-            raise _Deny(Decision.deny(
-                Code.BAD_SIGNATURE,
+            raise BadSignature(
                 "the token's signature does not verify: it was altered or not minted with this key",
-                identifier.token_id,
-            ))
+                token_id=identifier.token_id,
+            )
         return VerifiedChain(identifier.token_id, identifier.key_id, location, caveats, (0,) * len(caveats))
 
     # -------------------------------------------------------------- decisions
@@ -139,8 +134,8 @@ class Verifier:
         """Decide whether ``invocation`` is within the authority of ``token``. Never raises for bad input."""
         try:
             return self._authorize(token, invocation)
-        except _Deny as deny:
-            return deny.decision
+        except (MalformedToken, UnknownKey, BadSignature) as exc:
+            return Decision.deny(exc.code, exc.message, exc.token_id)
         except Exception:  # fail closed on anything unforeseen; never leak details
             return Decision.deny(Code.INTERNAL_ERROR, "the verifier could not evaluate this call; it is denied")
 

@@ -43,9 +43,9 @@ def test_public_api_is_pinned():
     import capkit.caveats
 
     assert sorted(capkit.__all__) == sorted([
-        "ALL_CODES", "DEFAULT_LIMITS", "CapkitError", "Code", "Decision", "InsecureKeyFile", "InvalidCaveat",
+        "ALL_CODES", "BadSignature", "DEFAULT_LIMITS", "CapkitError", "Code", "Decision", "InsecureKeyFile", "InvalidCaveat",
         "InvalidInvocation", "Invocation", "KeyInfo", "Keyring", "KeyringError", "Limits", "MalformedToken",
-        "Reason", "Token", "TokenTooLarge", "UnknownKey", "Verifier", "__version__", "caveats", "mint",
+        "Reason", "Token", "TokenTooLarge", "UnknownKey", "VerifiedChain", "Verifier", "__version__", "caveats", "mint",
     ])
     assert sorted(capkit.caveats.__all__) == sorted([
         "REGISTRY", "Audience", "Call", "Caveat", "Domain", "Eq", "Expires", "Failure", "Glob", "Max", "Min",
@@ -73,3 +73,25 @@ def test_core_does_not_import_click_or_integrations():
             "bad = [m for m in ('click', 'rich', 'capkit_cli') if m in sys.modules]; print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_readme_cli_session_runs_as_written(tmp_path):
+    import os
+    import shutil
+
+    block = re.search(r"<!-- cli-session -->\n```sh\n(.*?)```", README, re.S)
+    assert block, "README has no CLI session block"
+    bindir = str(Path(sys.executable).parent)
+    assert shutil.which("capkit", path=bindir)
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), TMPDIR=str(tmp_path))
+    result = subprocess.run(["bash", "-c", block.group(1)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1  # the last command is a denial
+    assert "signature verifies" in result.stdout
+    assert "allowed\n" in result.stdout
+    assert result.stdout.rstrip().endswith(
+        "denied:\n  [arg_out_of_range] amount 500 exceeds max 50 (caveat 6, added at hop 0)")
+
+
+def test_readme_set_up_commands():
+    assert "\n.venv/bin/python -m pytest -q\n" in README
+    assert "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/capkit demo" in README

@@ -202,3 +202,19 @@ def test_authorize_never_raises_on_garbage_arguments(args, tool):
     assert isinstance(decision, Decision)
     assert set(decision.codes) <= ALL_CODES
     assert "internal_error" not in decision.codes
+
+
+def test_verify_chain_is_public_and_typed(keyring, verifier, rent_token):
+    from capkit import BadSignature, MalformedToken, UnknownKey, VerifiedChain
+
+    verified = verifier.verify_chain(rent_token.serialize())
+    assert isinstance(verified, VerifiedChain)
+    assert verified.token_id == rent_token.id and verified.location == "bank" and verified.caveats == rent_token.caveats
+    with pytest.raises(MalformedToken):
+        verifier.verify_chain("capkit_!!")
+    with pytest.raises(UnknownKey) as unknown:
+        Verifier(Keyring.from_secret(SECRET, key_id="k2")).verify_chain(rent_token)
+    assert unknown.value.token_id == rent_token.id
+    with pytest.raises(BadSignature) as bad:
+        Verifier(Keyring.from_secret(bytes(32), key_id="k1")).verify_chain(rent_token)
+    assert bad.value.code == "bad_signature" and bad.value.token_id == rent_token.id

@@ -1,4 +1,4 @@
-"""Entry point of the ``capkit`` command."""
+"""Entry point of the ``capkit`` command. Exit codes: 0 ok/allowed, 1 denied, 2 usage or input error."""
 
 from __future__ import annotations
 
@@ -6,12 +6,36 @@ import click
 
 import capkit
 
+from .commands.check import check_command
+from .commands.demo import demo_command
+from .commands.inspect import inspect_command
+from .commands.keys import keys_group
+from .commands.mint import attenuate_command, mint_command
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(capkit.__version__, prog_name="capkit")
 def cli() -> None:
     """capkit: capability tokens for AI agents.
 
     A person mints a token scoped to one task; the agent presents it with
     every tool call; the tool backend verifies it with no model involved.
+    Exit codes: 0 allowed/ok, 1 denied, 2 usage or input error.
+
+    \b
+    Example session:
+      capkit keys init
+      TOKEN=$(capkit mint --location bank --tool bank.transfer --one-of recipient=landlord \\
+              --max amount=1250 --eq currency=USD --expires 24h)
+      SUB=$(capkit attenuate "$TOKEN" --max amount=50)
+      capkit inspect "$SUB"
+      capkit check "$SUB" --tool bank.transfer --arg recipient=landlord --arg amount=50 --arg currency=USD
     """
+
+
+cli.add_command(keys_group)
+cli.add_command(mint_command)
+cli.add_command(attenuate_command)
+cli.add_command(inspect_command)
+cli.add_command(check_command)
+cli.add_command(demo_command)

@@ -1,0 +1,126 @@
+"""The caveat flags shared by ``mint`` and ``attenuate``, and the caveats they state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from capkit.caveats import (
+    Audience,
+    Caveat,
+    Domain,
+    Eq,
+    Expires,
+    Glob,
+    Max,
+    Min,
+    NotBefore,
+    OneOf,
+    PathUnder,
+    Prefix,
+    Range,
+    Tools,
+)
+from capkit.grant import Grant, parse_grant
+from capkit.timefmt import parse_instant
+
+from .errors import InputError
+from .values import list_value, split_assignment, typed_value
+
+_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--tool", "tools"), dict(multiple=True, metavar="NAME",
+                               help="Grant a tool by exact name or glob (bank.*). Repeat for several.")),
+    (("--eq", "eqs"), dict(multiple=True, metavar="ARG=VALUE",
+                           help="Argument must equal VALUE (text, number or true/false).")),
+    (("--one-of", "one_ofs"), dict(multiple=True, metavar="ARG=V1,V2",
+                                   help="Argument must be one of the values (or a JSON array).")),
+    (("--max", "maxes"), dict(multiple=True, metavar="ARG=N", help="Amount at most N (exact decimal).")),
+    (("--min", "mins"), dict(multiple=True, metavar="ARG=N", help="Amount at least N.")),
+    (("--range", "ranges"), dict(multiple=True, metavar="ARG=LOW..HIGH", help="Amount between LOW and HIGH.")),
+    (("--prefix", "prefixes"), dict(multiple=True, metavar="ARG=TEXT", help="Text must start with TEXT.")),
+    (("--path-under", "paths_under"), dict(multiple=True, metavar="ARG=DIR",
+                                           help="Path must be DIR or inside it ('..' refused).")),
+    (("--glob", "globs"), dict(multiple=True, metavar="ARG=PATTERN", help="Text must match PATTERN (* and ?).")),
+    (("--domain", "domains"), dict(multiple=True, metavar="ARG=DOMAIN",
+                                   help="Email address or URL must be at DOMAIN or a subdomain.")),
+    (("--expires",), dict(metavar="WHEN", help="Expiry: a duration from now (30m, 1h, 7d) or RFC 3339 (2026-12-01T00:00:00Z).")),
+    (("--not-before",), dict(metavar="WHEN", help="Not valid before WHEN (same forms as --expires).")),
+    (("--audience", "audiences"), dict(multiple=True, metavar="NAME", help="Only for this backend (repeatable).")),
+    (("--from", "grant_file"), dict(type=click.Path(dir_okay=False, path_type=Path), metavar="GRANT.toml",
+                                    help="Read caveats from a grant file (see specs/GRANT.md).")),
+]
+
+
+def caveat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add every caveat flag to a click command."""
+    for names, kwargs in reversed(_FLAGS):
+        fn = click.option(*names, **kwargs)(fn)
+    return fn
+
+
+def _amount(text: str, flag: str) -> Decimal:
+    value = typed_value(text)
+    if not isinstance(value, Decimal):
+        raise InputError(f"{flag}: {text!r} is not a plain decimal number such as 12.50")
+    return value
+
+
+def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None, list[Caveat]]:
+    """The location stated by ``--from`` (if any) and the caveats of all flags, in a fixed order."""
+    caveats: list[Caveat] = []
+    location = None
+    if params.get("grant_file") is not None:
+        path: Path = params["grant_file"]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read grant file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"grant file {path} is not UTF-8 text") from None
+        grant: Grant = parse_grant(text, now=now)
+        location = grant.location
+        caveats.extend(grant.caveats)
+    if params["tools"]:
+        caveats.append(Tools(*params["tools"]))
+    for item in params["eqs"]:
+        arg, raw = split_assignment(item, "--eq")
+        value = typed_value(raw)
+        if value is None:
+            raise InputError("--eq: null is not a value a grant can require")
+        caveats.append(Eq(arg, value))
+    for item in params["one_ofs"]:
+        arg, raw = split_assignment(item, "--one-of")
+        values = list_value(raw, "--one-of")
+        if all(isinstance(v, Decimal) for v in values):
+            caveats.append(OneOf(arg, values, numbers=True))
+        elif all(isinstance(v, str) for v in values):
+            caveats.append(OneOf(arg, values))
+        else:
+            raise InputError("--one-of: list only text or only numbers (quote numbers to make them text)")
+    for item in params["maxes"]:
+        arg, raw = split_assignment(item, "--max")
+        caveats.append(Max(arg, _amount(raw, "--max")))
+    for item in params["mins"]:
+        arg, raw = split_assignment(item, "--min")
+        caveats.append(Min(arg, _amount(raw, "--min")))
+    for item in params["ranges"]:
+        arg, raw = split_assignment(item, "--range")
+        low, sep, high = raw.partition("..")
+        if not sep:
+            raise InputError(f"--range expects ARG=LOW..HIGH, got {item!r}")
+        caveats.append(Range(arg, _amount(low, "--range"), _amount(high, "--range")))
+    for flag, key, kind in (("--prefix", "prefixes", Prefix), ("--path-under", "paths_under", PathUnder),
+                            ("--glob", "globs", Glob), ("--domain", "domains", Domain)):
+        for item in params[key]:
+            arg, raw = split_assignment(item, flag)
+            caveats.append(kind(arg, raw))
+    if params["audiences"]:
+        caveats.append(Audience(*params["audiences"]))
+    if params["not_before"] is not None:
+        caveats.append(NotBefore(parse_instant(params["not_before"], now=now)))
+    if params["expires"] is not None:
+        caveats.append(Expires(parse_instant(params["expires"], now=now)))
+    return location, caveats

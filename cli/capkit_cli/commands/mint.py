@@ -1,0 +1,67 @@
+"""``capkit mint`` and ``capkit attenuate``: state a grant, narrow it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from capkit import mint
+
+from ..caveat_options import caveat_options, caveats_from_flags
+from ..errors import InputError, reports_errors
+from ..home import home_option, load_keyring
+from ..io import parse_token, read_token_text
+
+DEFAULT_LOCATION = "default"
+
+
+@click.command("mint")
+@home_option
+@click.option("--location", help=f"The service family the token is for (default: the grant file's, else '{DEFAULT_LOCATION}').")
+@caveat_options
+@reports_errors
+def mint_command(home: Path | None, location: str | None, **flags: Any) -> None:
+    """Mint a token for one task and print it (and nothing else) on stdout.
+
+    Every flag adds a caveat; the token allows a call only if all hold.
+
+    \b
+    Example: pay the December rent, within a day
+      TOKEN=$(capkit mint --location bank --tool bank.transfer \\
+        --one-of recipient=landlord --max amount=1250 --eq currency=USD --expires 24h)
+      capkit mint --from grant.toml
+    """
+    now = int(time.time())
+    file_location, caveats = caveats_from_flags(flags, now=now)
+    if location and file_location and location != file_location:
+        raise InputError(f"--location {location} differs from the grant file's location {file_location}")
+    if not caveats:
+        raise InputError("state at least one caveat (for example --tool NAME); a token without caveats grants every tool")
+    token = mint(load_keyring(home), *caveats, location=location or file_location or DEFAULT_LOCATION)
+    click.echo(token.serialize())
+
+
+@click.command("attenuate")
+@click.argument("token")
+@caveat_options
+@reports_errors
+def attenuate_command(token: str, **flags: Any) -> None:
+    """Narrow a token (TOKEN, or - for stdin) with more caveats; needs no key.
+
+    The result allows only what the original allows and every new caveat allows.
+
+    \b
+    Example: a sub-agent may pay at most 50, for 10 minutes
+      capkit attenuate "$TOKEN" --max amount=50 --expires 10m
+      capkit mint ... | capkit attenuate - --max amount=50
+    """
+    parent = parse_token(read_token_text(token))
+    location, caveats = caveats_from_flags(flags, now=int(time.time()))
+    if location is not None and location != parent.location:
+        raise InputError(f"the grant file's location {location} differs from the token's location {parent.location}")
+    if not caveats:
+        raise InputError("state at least one caveat to add")
+    click.echo(parent.attenuate(*caveats).serialize())

@@ -1,0 +1,381 @@
+"""The command line: every command and its error paths (click's CliRunner), and the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from capkit import Token, __version__
+from capkit.caveats import Eq, Max, OneOf, Tools
+from capkit_cli.main import cli
+
+CAPKIT = shutil.which("capkit", path=str(Path(sys.executable).parent)) or shutil.which("capkit")
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def runner(home, monkeypatch) -> CliRunner:
+    monkeypatch.setenv("CAPKIT_HOME", str(home))
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str, input: str | None = None):
+    return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def initialized(runner):
+    assert run(runner, "keys", "init").exit_code == 0
+    return runner
+
+
+RENT_FLAGS = ["--location", "bank", "--tool", "bank.transfer", "--one-of", "recipient=landlord",
+              "--max", "amount=1250", "--eq", "currency=USD", "--expires", "24h"]
+RENT_ARGS = ["--arg", "recipient=landlord", "--arg", "amount=1250", "--arg", "currency=USD"]
+
+
+# ------------------------------------------------------------------ help
+
+
+def test_version_and_help(runner):
+    assert run(runner, "--version").output.strip() == f"capkit, version {__version__}"
+    top = run(runner, "--help")
+    assert top.exit_code == 0 and "Example session" in top.output
+    for command in (["keys"], ["keys", "init"], ["keys", "list"], ["keys", "rotate"], ["keys", "remove"], ["mint"],
+                    ["attenuate"], ["inspect"], ["check"], ["demo"]):
+        result = run(runner, *command, "--help")
+        assert result.exit_code == 0, command
+        assert "Example" in result.output, command
+
+
+# ------------------------------------------------------------------ keys
+
+
+def test_keys_init_list_rotate_remove(initialized, home):
+    keys = home / "keys.json"
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert oct(home.stat().st_mode & 0o777) == "0o700"
+    listed = json.loads(run(initialized, "keys", "list", "--json").output)
+    (first,) = listed["keys"]
+    assert first["active"] and first["location"] is None
+    assert "secret" not in run(initialized, "keys", "list", "--json").output
+    table = run(initialized, "keys", "list").output
+    assert first["key_id"] in table and "all locations" in table
+    assert run(initialized, "keys", "rotate").exit_code == 0
+    listed = json.loads(run(initialized, "keys", "list", "--json").output)["keys"]
+    assert len(listed) == 2 and sum(k["active"] for k in listed) == 1
+    assert run(initialized, "keys", "remove", first["key_id"]).exit_code == 0
+    assert len(json.loads(run(initialized, "keys", "list", "--json").output)["keys"]) == 1
+
+
+def test_keys_init_refuses_to_overwrite(initialized):
+    again = run(initialized, "keys", "init")
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert run(initialized, "keys", "init", "--force").exit_code == 0
+
+
+def test_keys_home_option_overrides_env(runner, tmp_path):
+    other = tmp_path / "other"
+    assert run(runner, "keys", "init", "--home", str(other)).exit_code == 0
+    assert (other / "keys.json").exists()
+
+
+def test_missing_keyring_is_an_input_error(runner, home):
+    result = run(runner, "mint", "--tool", "x")
+    assert result.exit_code == 2
+    assert "no keyring" in result.stderr and "capkit keys init" in result.stderr
+
+
+def test_group_or_world_readable_key_file_is_refused(initialized, home):
+    os.chmod(home / "keys.json", 0o644)
+    for args in (["mint", "--tool", "x"], ["keys", "list"], ["keys", "rotate"]):
+        result = run(initialized, *args)
+        assert result.exit_code == 2
+        assert "chmod 600" in result.stderr
+
+
+def test_unreadable_or_corrupt_key_file(initialized, home):
+    (home / "keys.json").write_text("{not json")
+    os.chmod(home / "keys.json", 0o600)
+    result = run(initialized, "mint", "--tool", "x")
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+# ------------------------------------------------------------------ mint
+
+
+def test_mint_prints_only_the_token(initialized):
+    result = run(initialized, "mint", *RENT_FLAGS)
+    assert result.exit_code == 0
+    text = result.stdout.strip()
+    assert result.stdout == text + "\n" and text.startswith("capkit_")
+    token = Token.parse(text)
+    assert token.location == "bank"
+    assert Tools("bank.transfer") in token.caveats and OneOf("recipient", ["landlord"]) in token.caveats
+    assert Max("amount", 1250) in token.caveats and Eq("currency", "USD") in token.caveats
+
+
+def test_mint_every_caveat_flag(initialized):
+    result = run(initialized, "mint", "--tool", "a", "--tool", "b.*", "--eq", "n=3", "--eq", "flag=true",
+                 "--eq", 'code="007"', "--one-of", "r=a,b", "--one-of", 'q=["x,y","z"]', "--one-of", "k=1,2.5",
+                 "--max", "amount=10", "--min", "amount=0.01", "--range", "fee=0..5", "--prefix", "ref=INV-",
+                 "--path-under", "path=/srv/docs", "--glob", "to=*@example.com", "--domain", "to=example.com",
+                 "--expires", "2030-01-01T00:00:00Z", "--not-before", "2026-01-01T00:00:00Z", "--audience", "bank-api")
+    assert result.exit_code == 0, result.stderr
+    kinds = [c.kind for c in Token.parse(result.stdout).caveats]
+    assert kinds == ["tools", "eq", "eq", "eq", "one_of", "one_of", "one_of", "max", "min", "range", "prefix",
+                     "path_under", "glob", "domain", "audience", "not_before", "expires"]
+    caveats = Token.parse(result.stdout).caveats
+    assert caveats[3] == Eq("code", "007") and caveats[5] == OneOf("q", ["x,y", "z"])
+    assert Token.parse(result.stdout).location == "default"
+
+
+def test_mint_from_grant_file(initialized, tmp_path):
+    grant = tmp_path / "grant.toml"
+    grant.write_text('location = "bank"\ntools = ["bank.transfer"]\n[args.amount]\nmax = "1250"\n')
+    result = run(initialized, "mint", "--from", str(grant), "--eq", "currency=USD")
+    assert result.exit_code == 0, result.stderr
+    token = Token.parse(result.stdout)
+    assert token.location == "bank"
+    assert token.caveats == (Tools("bank.transfer"), Max("amount", 1250), Eq("currency", "USD"))
+    conflict = run(initialized, "mint", "--from", str(grant), "--location", "mail")
+    assert conflict.exit_code == 2 and "differs" in conflict.stderr
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--expires", "1x", "--tool", "x"], "is not a time"),
+        (["--expires", "2026-12-01T00:00:00", "--tool", "x"], "no timezone"),
+        (["--max", "amount", "--tool", "x"], "NAME=VALUE"),
+        (["--max", "amount=ten"], "plain decimal"),
+        (["--max", "amount=1e3"], "plain decimal"),
+        (["--range", "fee=1-5"], "LOW..HIGH"),
+        (["--range", "fee=5..1"], "greater than"),
+        (["--one-of", "r=a,1"], "only text or only numbers"),
+        (["--one-of", "r=[1"], "JSON array"),
+        (["--eq", "x=null"], "null"),
+        (["--path-under", "p=a/../b"], "'..'"),
+        (["--domain", "to=not a domain"], "domain"),
+        (["--tool", "bad tool"], "tool pattern"),
+        (["--location", "has space", "--tool", "x"], "location"),
+        ([], "at least one caveat"),
+        (["--from", "/nonexistent/grant.toml"], "cannot read grant file"),
+    ],
+)
+def test_mint_input_errors_exit_2(initialized, args, why):
+    result = run(initialized, "mint", *args)
+    assert result.exit_code == 2
+    if why:
+        assert why in (result.stderr or result.output)
+    assert "Traceback" not in result.output
+
+
+def test_bad_grant_file_is_an_input_error(initialized, tmp_path):
+    grant = tmp_path / "grant.toml"
+    grant.write_text("[args.amount]\nmax = 12.5\n")
+    result = run(initialized, "mint", "--from", str(grant))
+    assert result.exit_code == 2 and "not TOML floats" in result.stderr
+
+
+def test_unknown_flag_is_a_usage_error(initialized):
+    result = run(initialized, "mint", "--bogus")
+    assert result.exit_code == 2 and "No such option" in result.output
+
+
+# ------------------------------------------------------------- attenuate
+
+
+def test_attenuate_needs_no_key(initialized, tmp_path, monkeypatch):
+    token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
+    monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "empty"))  # no keyring here
+    result = run(initialized, "attenuate", token, "--max", "amount=50")
+    assert result.exit_code == 0
+    child = Token.parse(result.stdout)
+    assert child.caveats[-1] == Max("amount", 50) and child.id == Token.parse(token).id
+    from_stdin = run(initialized, "attenuate", "-", "--max", "amount=50", input=token + "\n")
+    assert from_stdin.exit_code == 0 and Token.parse(from_stdin.stdout).caveats[-1] == Max("amount", 50)
+
+
+def test_attenuate_errors(initialized):
+    token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
+    assert run(initialized, "attenuate", token).exit_code == 2
+    bad = run(initialized, "attenuate", "capkit_garbage!", "--max", "amount=1")
+    assert bad.exit_code == 2 and "base64url" in bad.stderr
+    assert "capkit_garbage" not in bad.stderr
+    empty = run(initialized, "attenuate", "-", "--max", "amount=1", input="")
+    assert empty.exit_code == 2 and "no token on stdin" in empty.stderr
+
+
+# --------------------------------------------------------------- inspect
+
+
+def test_inspect_with_and_without_keyring(initialized, tmp_path, monkeypatch):
+    token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
+    shown = run(initialized, "inspect", token)
+    assert shown.exit_code == 0
+    assert "signature verifies" in shown.output and "amount at most 1250" in shown.output
+    assert token not in shown.output
+    info = json.loads(run(initialized, "inspect", token, "--json").output)
+    assert info["signature"] == {"checked": True, "valid": True, "code": None, "message": info["signature"]["message"]}
+    assert info["location"] == "bank" and info["expires"] and len(info["caveats"]) == 5
+    assert info["caveats"][0] == {"index": 1, "hop": 0, "kind": "tools", "caveat": {"k": "tools", "v": ["bank.transfer"]},
+                                  "text": "tool is bank.transfer"}
+    monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "empty"))
+    unchecked = run(initialized, "inspect", token)
+    assert unchecked.exit_code == 0 and "signature not checked" in unchecked.output
+
+
+def test_inspect_reports_a_bad_signature_with_exit_1(initialized):
+    token = Token.parse(run(initialized, "mint", *RENT_FLAGS).stdout.strip())
+    from capkit.token import binary
+    from capkit import _b64
+
+    forged = "capkit_" + _b64.encode(binary.encode(binary.RawMacaroon(
+        b"bank", token.identifier.encode(), token.encoded_caveats[:-1], token.signature)))
+    result = run(initialized, "inspect", forged)
+    assert result.exit_code == 1 and "does NOT verify" in result.output
+    assert json.loads(run(initialized, "inspect", forged, "--json").output)["signature"]["code"] == "bad_signature"
+
+
+def test_inspect_malformed_token_is_an_input_error(initialized):
+    result = run(initialized, "inspect", "capkit_AAAA")
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+# ----------------------------------------------------------------- check
+
+
+def test_check_allowed_and_denied(initialized):
+    token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
+    allowed = run(initialized, "check", token, "--tool", "bank.transfer", *RENT_ARGS)
+    assert allowed.exit_code == 0 and allowed.output.strip() == "allowed"
+    denied = run(initialized, "check", token, "--tool", "bank.transfer", "--arg", "recipient=mallory",
+                 "--arg", "amount=5000", "--arg", "currency=USD")
+    assert denied.exit_code == 1
+    assert "[arg_not_allowed] recipient 'mallory' is not one of 'landlord' (caveat 3" in denied.output
+    assert "[arg_out_of_range] amount 5000 exceeds max 1250 (caveat 4" in denied.output
+    as_json = json.loads(run(initialized, "check", token, "--tool", "bank.wire", *RENT_ARGS, "--json").output)
+    assert as_json["allowed"] is False and as_json["reasons"][0]["code"] == "tool_not_granted"
+
+
+def test_check_argument_typing(initialized):
+    token = run(initialized, "mint", "--tool", "x", "--eq", "code=007", "--max", "n=5").stdout.strip()
+    # 007 is a number in --eq (Decimal 7); the call's "007" string is a number too.
+    assert run(initialized, "check", token, "--tool", "x", "--arg", "code=7", "--arg", "n=5").exit_code == 0
+    assert run(initialized, "check", token, "--tool", "x", "--args-json", '{"code": 7, "n": 4.5}').exit_code == 0
+    text_token = run(initialized, "mint", "--tool", "x", "--eq", 'code="007"').stdout.strip()
+    assert run(initialized, "check", text_token, "--tool", "x", "--arg", 'code="007"').exit_code == 0
+    assert run(initialized, "check", text_token, "--tool", "x", "--arg", "code=007").exit_code == 1
+
+
+def test_check_time_and_audience(initialized):
+    token = run(initialized, "mint", "--tool", "x", "--expires", "1h", "--audience", "bank-api").stdout.strip()
+    assert run(initialized, "check", token, "--tool", "x", "--audience", "bank-api").exit_code == 0
+    late = run(initialized, "check", token, "--tool", "x", "--audience", "bank-api", "--at", "+2h")
+    assert late.exit_code == 1 and "[expired]" in late.output
+    assert run(initialized, "check", token, "--tool", "x").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--args-json", "{bad"], "not valid JSON"),
+        (["--args-json", "[1]"], "JSON object"),
+        (["--arg", "amount"], "NAME=VALUE"),
+        (["--args-json", '{"a": 1}', "--arg", "a=2"], "twice"),
+        (["--at", "noon"], "is not a time"),
+    ],
+)
+def test_check_input_errors_exit_2(initialized, args, why):
+    token = run(initialized, "mint", "--tool", "x").stdout.strip()
+    result = run(initialized, "check", token, "--tool", "x", *args)
+    assert result.exit_code == 2 and why in result.stderr
+
+
+def test_check_malformed_token_is_an_input_error_and_not_echoed(initialized):
+    result = run(initialized, "check", "capkit_not-a-real-token", "--tool", "x")
+    assert result.exit_code == 2
+    assert "not-a-real-token" not in result.output
+    assert run(initialized, "check", "capkit_AA", "--tool", "x").exit_code == 2
+
+
+def test_check_requires_tool(initialized):
+    assert run(initialized, "check", "capkit_AA").exit_code == 2
+
+
+# ------------------------------------------------------------------ demo
+
+
+def test_demo_shows_allowed_and_injected_calls(runner):
+    result = run(runner, "demo", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    outcome = {row["what"]: (row["allowed"], row["codes"]) for row in data["calls"]}
+    assert outcome["pays the rent as planned"] == (True, [])
+    assert outcome["pay the attacker instead"] == (False, ["arg_not_allowed"])
+    assert outcome["pay ten times the rent"] == (False, ["arg_out_of_range"])
+    assert outcome["close the account"][1][0] == "tool_not_granted"
+    assert outcome["widen the token, then pay 12,500"] == (False, ["arg_out_of_range"])
+    assert outcome["drop the recipient caveat"] == (False, ["bad_signature"])
+    assert outcome["pays again two days later"] == (False, ["expired", "expired"])
+    table = run(runner, "demo")
+    assert table.exit_code == 0
+    assert "pay the December rent of 1,250 USD to the landlord" in table.output
+    assert "amount 12500 exceeds max 1250" in table.output and "bad_signature" in table.output
+
+
+# ----------------------------------------------------- installed command
+
+
+@pytest.fixture
+def shell_env(tmp_path):
+    assert CAPKIT, "the capkit entry point is not installed"
+    env = dict(os.environ, CAPKIT_HOME=str(tmp_path / "home"))
+    subprocess.run([CAPKIT, "keys", "init"], env=env, check=True, capture_output=True, timeout=60)
+    return env
+
+
+def sh(script: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", "set -o pipefail; " + script], env=dict(env, CAPKIT=CAPKIT),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_entry_point_version():
+    result = subprocess.run([CAPKIT, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_shell_pipeline_mint_attenuate_check(shell_env):
+    mint = ('"$CAPKIT" mint --location bank --tool bank.transfer --one-of recipient=landlord '
+            '--max amount=1250 --eq currency=USD --expires 1h')
+    allowed = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --tool bank.transfer '
+                 '--arg recipient=landlord --arg amount=50 --arg currency=USD', shell_env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.strip() == "allowed"
+    denied = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --tool bank.transfer '
+                '--arg recipient=landlord --arg amount=500 --arg currency=USD', shell_env)
+    assert denied.returncode == 1
+    assert "[arg_out_of_range] amount 500 exceeds max 50 (caveat 6, added at hop 0)" in denied.stdout
+    usage = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=fifty', shell_env)
+    assert usage.returncode == 2 and "plain decimal" in usage.stderr
+    captured = sh(f'TOKEN=$({mint}) && "$CAPKIT" inspect "$TOKEN" --json', shell_env)
+    assert captured.returncode == 0 and json.loads(captured.stdout)["signature"]["valid"] is True
+
+
+def test_entry_point_demo(tmp_path):
+    result = subprocess.run([CAPKIT, "demo"], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, CAPKIT_HOME=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert "1 allowed, 6 denied" in result.stdout
