@@ -8,8 +8,9 @@ call with no model involved and explains every denial.
 from __future__ import annotations
 
 from . import caveats
-from .decision import ALL_CODES, Code, Decision, Reason
+from .decision import ALL_CODES, Code, Decision, Hop, Reason
 from .errors import (
+    BadDelegation,
     BadSignature,
     CapkitError,
     InsecureKeyFile,
@@ -20,7 +21,9 @@ from .errors import (
     TokenTooLarge,
     UnknownKey,
 )
+from .holder import AgentKey, Proof
 from .invocation import Invocation
+from .publickey import PublicKey
 from .keys import KeyInfo, Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .token import Token, mint
@@ -30,11 +33,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL_CODES",
+    "AgentKey",
+    "BadDelegation",
     "BadSignature",
     "DEFAULT_LIMITS",
     "CapkitError",
     "Code",
     "Decision",
+    "Hop",
     "InsecureKeyFile",
     "InvalidCaveat",
     "InvalidInvocation",
@@ -44,6 +50,8 @@ __all__ = [
     "KeyringError",
     "Limits",
     "MalformedToken",
+    "Proof",
+    "PublicKey",
     "Reason",
     "Token",
     "TokenTooLarge",

@@ -60,10 +60,11 @@ _decoder = json.JSONDecoder(
 )
 
 
-# Without the duplicate-key hook: a duplicate key makes the re-encoding
-# shorter than the input, so the byte-exact comparison the caller must make
-# after ``loads(..., verify=False)`` refuses it too.
-_fast_decoder = json.JSONDecoder(parse_float=_reject_float, parse_int=_safe_int, parse_constant=_reject_constant)
+#: For callers that compare their own canonical re-encoding with the input
+#: byte for byte (caveat decoding): that comparison refuses duplicate keys
+#: (the re-encoding is shorter), so no hook is needed for them, and integer
+#: ranges are the typed fields' business. Floats and NaN are still refused.
+FAST_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
 
 
 def loads(data: bytes, *, verify: bool = True) -> Any:
@@ -78,7 +79,7 @@ def loads(data: bytes, *, verify: bool = True) -> Any:
         text = data.decode("utf-8")
         # raw_decode parses one value from position 0 without skipping white
         # space; anything after it is refused here.
-        value, end = (_decoder if verify else _fast_decoder).raw_decode(text)
+        value, end = (_decoder if verify else FAST_DECODER).raw_decode(text)
         if end != len(text):
             raise NotCanonical("data follows the JSON value")
         if verify and dumps(value) != data:

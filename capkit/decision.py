@@ -37,6 +37,15 @@ class Code:
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     WRONG_AUDIENCE = "wrong_audience"
+    # holders, proofs, delegation
+    BEARER_NOT_ALLOWED = "bearer_not_allowed"
+    PROOF_MISSING = "proof_missing"
+    BAD_PROOF = "bad_proof"
+    WRONG_HOLDER = "wrong_holder"
+    PROOF_STALE = "proof_stale"
+    PROOF_REPLAYED = "proof_replayed"
+    BAD_DELEGATION = "bad_delegation"
+    DEPTH_EXCEEDED = "depth_exceeded"
     # the verifier
     INTERNAL_ERROR = "internal_error"
 
@@ -87,6 +96,18 @@ class Reason:
 
 
 @attrs.frozen
+class Hop:
+    """One link of a token's chain of holders: hop 0 is the grant as minted."""
+
+    hop: int
+    #: Fingerprint of the agent holding the token at this hop; None for a bearer token.
+    holder: str | None
+
+    def __str__(self) -> str:
+        return f"hop {self.hop}: " + (f"agent {self.holder}" if self.holder else "bearer (no holder)")
+
+
+@attrs.frozen
 class Decision:
     """The verdict on one call. Truthy exactly when allowed, so ``if decision:`` is safe."""
 
@@ -94,6 +115,8 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     #: Id of the token, when it could be parsed (even if its signature failed).
     token_id: str | None = None
+    #: Who held the token at each hop (from the grant to the current holder), when its chain verified.
+    chain: tuple[Hop, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -118,6 +141,7 @@ class Decision:
         return {
             "allowed": self.allowed,
             "token_id": self.token_id,
+            "chain": [{"hop": h.hop, "holder": h.holder} for h in self.chain],
             "reasons": [r.to_json() for r in self.reasons],
             "explanation": self.explain(),
         }

@@ -43,6 +43,12 @@ class BadSignature(CapkitError):
     code = "bad_signature"
 
 
+class BadDelegation(CapkitError):
+    """A delegation in the token's chain is not signed by the holder it claims to come from."""
+
+    code = "bad_delegation"
+
+
 class InvalidCaveat(CapkitError):
     """A caveat was constructed or decoded with values outside its grammar."""
 

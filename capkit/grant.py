@@ -3,6 +3,7 @@
 Format (specs/GRANT.md)::
 
     location = "bank"
+    holder = "capkit_pk_..."         # optional: the agent that must prove possession
     tools = ["bank.transfer"]
     expires = "24h"                  # a duration from now, or RFC 3339
     audience = ["bank-api"]
@@ -28,7 +29,24 @@ from typing import Any, Iterable
 
 import attrs
 
-from .caveats import Audience, Caveat, Domain, Eq, Expires, Glob, Max, Min, NotBefore, OneOf, PathUnder, Prefix, Range, Tools
+from .caveats import (
+    Audience,
+    Caveat,
+    Domain,
+    Eq,
+    Expires,
+    Glob,
+    Holder,
+    Max,
+    MaxDepth,
+    Min,
+    NotBefore,
+    OneOf,
+    PathUnder,
+    Prefix,
+    Range,
+    Tools,
+)
 from .caveats.amounts import format_amount
 from .errors import CapkitError, InvalidCaveat
 from .timefmt import TimeFormatError, format_instant, parse_instant
@@ -38,7 +56,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"location", "tools", "expires", "not_before", "audience", "args"}
+_TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before", "audience", "args"}
 _ARG_KEYS = ("eq", "eq_number", "one_of", "one_of_numbers", "max", "min", "range", "prefix", "path_under", "glob",
              "domain")
 
@@ -160,6 +178,12 @@ def parse_grant(text: str, *, now: int) -> Grant:
         raise GrantError("location must be a string")
     caveats: list[Caveat] = []
     try:
+        if "holder" in doc:
+            if not isinstance(doc["holder"], str):
+                raise GrantError("holder must be an agent public key such as \"capkit_pk_...\"")
+            caveats.append(Holder(doc["holder"]))
+        if "max_depth" in doc:
+            caveats.append(MaxDepth(doc["max_depth"]))
         if "tools" in doc:
             caveats.append(Tools(*_strings(doc["tools"], "tools")))
         args = doc.get("args", {})
@@ -216,12 +240,20 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
     if grant.location is not None:
         lines.append(f"location = {_toml_string(grant.location)}")
     tools: list[str] = []
+    holders: list[str] = []
+    depths: list[int] = []
     audiences: list[str] = []
     expires: list[int] = []
     not_before: list[int] = []
     args: dict[str, list[tuple[str, object]]] = {}
     for caveat in grant.caveats:
-        if isinstance(caveat, Tools):
+        if isinstance(caveat, Holder):
+            if holders:
+                raise GrantError("a grant file states one holder")
+            holders.append(caveat.public_key.text)
+        elif isinstance(caveat, MaxDepth):
+            depths.append(caveat.n)
+        elif isinstance(caveat, Tools):
             if tools:
                 raise GrantError("a grant file states one tools list")
             tools = list(caveat.patterns)
@@ -252,6 +284,10 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             entry.append((key, value))
         else:
             raise GrantError(f"a {caveat.kind} caveat cannot be written to a grant file")
+    if holders:
+        lines.append(f"holder = {_toml_string(holders[0])}")
+    if depths:
+        lines.append(f"max_depth = {min(depths)}")
     if tools:
         lines.append(f"tools = {_toml_value(tools)}")
     if audiences:

@@ -10,15 +10,21 @@ validates it and denies (``bad_invocation``) what is not a well-formed call.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any, Mapping
 
 import attrs
 
 from .caveats import Call
 from .caveats._fields import TOOL_NAME
+from .errors import InvalidInvocation
 from .limits import DEFAULT_LIMITS, Limits
+
+#: Largest decimal exponent (either sign) of a number in arguments.
+MAX_NUMBER_EXPONENT = 400
 
 
 @attrs.frozen(eq=True, hash=False)
@@ -76,6 +82,8 @@ def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> Non
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise InvocationProblem("an argument is NaN or infinite")
+        if value and abs(value.adjusted()) > MAX_NUMBER_EXPONENT:
+            raise InvocationProblem("an argument is a number too large or too small to handle")
         return
     if depth >= limits.max_arg_depth:
         raise InvocationProblem(f"the arguments are nested deeper than {limits.max_arg_depth} levels")
@@ -116,3 +124,94 @@ def validate(invocation: object, now: float, limits: Limits = DEFAULT_LIMITS) ->
         raise InvocationProblem("the audience is not a non-empty string")
     at = now if invocation.at is None else _seconds(invocation.at)
     return Call(tool, args, audience, at)
+
+
+# ------------------------------------------------------------------ digest
+
+
+def number_text(value: "int | float | Decimal") -> str:
+    """A number's canonical text: positional decimal, no exponent, no trailing zeros, no '-0'.
+
+    ints as written; floats by their shortest repr (12.5, 1e16 -> 10000000000000000);
+    Decimals by value (Decimal('12.50') -> 12.5). So 12, 12.0 and Decimal('12.00') agree.
+    """
+    if isinstance(value, int):
+        return str(value)
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        raise InvalidInvocation("an argument is NaN or infinite")
+    if not number:
+        return "0"
+    if abs(number.adjusted()) > MAX_NUMBER_EXPONENT:
+        raise InvalidInvocation("an argument is a number too large or too small to handle")
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _encode(value: Any, out: list[str], depth: int) -> None:
+    if depth > DEFAULT_LIMITS.max_arg_depth + 1:
+        raise InvalidInvocation("the arguments are nested too deeply")
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif isinstance(value, (int, float, Decimal)):
+        out.append(number_text(value))
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise InvalidInvocation("an argument name is not text")
+        out.append("{")
+        for i, key in enumerate(sorted(value)):
+            if i:
+                out.append(",")
+            out.append(encode_basestring(key))
+            out.append(":")
+            _encode(value[key], out, depth + 1)
+        out.append("}")
+    else:
+        raise InvalidInvocation(f"an argument is a {type(value).__name__}, which is not a JSON value")
+
+
+def canonical_invocation(invocation: Invocation) -> bytes:
+    """The bytes a proof binds: ``{"args":ARGS,"aud":AUDIENCE,"tool":TOOL}`` in canonical form.
+
+    Objects have keys sorted by code point, no white space; strings are UTF-8
+    escaped as JSON (RFC 8785 style: only ``"``, ``\\`` and control characters);
+    numbers use ``number_text``. The time of the call is not included (the
+    proof carries its own). Raises ``InvalidInvocation``.
+    """
+    if not isinstance(invocation, Invocation):
+        raise InvalidInvocation("not a capkit Invocation")
+    if not isinstance(invocation.tool, str) or not isinstance(invocation.args, Mapping):
+        raise InvalidInvocation("an invocation has a text tool name and an object of arguments")
+    if invocation.audience is not None and not isinstance(invocation.audience, str):
+        raise InvalidInvocation("the audience is not text")
+    out = ['{"args":']
+    _encode(invocation.args, out, 0)
+    out.append(',"aud":')
+    _encode(invocation.audience, out, 0)
+    out.append(',"tool":')
+    _encode(invocation.tool, out, 0)
+    out.append("}")
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInvocation("an argument contains a lone surrogate") from None
+
+
+def invocation_digest(invocation: Invocation) -> bytes:
+    """SHA-256 of ``canonical_invocation``: what a proof of possession signs."""
+    return hashlib.sha256(canonical_invocation(invocation)).digest()

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Generate specs/vectors/core.json, the conformance vectors of the token core.
+"""Generate specs/vectors/*.json, the conformance vectors (core.json, holder.json).
 
 Run from the repository root: ``python specs/generate_vectors.py``. The output
 is deterministic (fixed keys, token ids and times), so CI regenerates it and
 fails on any drift from the checked-in file (tests/test_vectors.py).
-Each vector states the verifier's keys, the token text, one invocation, the
-time, and the expected outcome: allowed, and on denial the reason codes and the
+Each vector states the verifier's keys and options, the token text, one
+invocation, the time, the proof (if any), and the expected outcome: allowed, and on denial the reason codes and the
 1-based caveat positions they come from (messages are not normative).
 """
 
@@ -20,6 +20,9 @@ from typing import Any
 from capkit import Invocation, Keyring, Verifier, mint
 from capkit.caveats import (
     Audience,
+    Delegate,
+    Holder,
+    MaxDepth,
     Domain,
     Eq,
     Expires,
@@ -33,6 +36,7 @@ from capkit.caveats import (
     Range,
     Tools,
 )
+from capkit.holder import AgentKey, Proof, delegation_message
 from capkit.token import binary, chain
 from capkit.token.identifier import Identifier
 
@@ -141,14 +145,19 @@ class Builder:
                     unrestricted=not caveats)
 
     def add(self, name: str, description: str, token: "Any", tool: str, args: dict | None = None, *,
-            audience: str | None = None, at: int = NOW, keys: list | None = None) -> None:
+            audience: str | None = None, at: int = NOW, keys: list | None = None, allow_bearer: bool = True,
+            proof: "Any" = None, intended: dict[str, tuple[str, ...]] | None = None) -> None:
         keys = KEYS if keys is None else keys
         text = token if isinstance(token, str) else token.serialize()
         verifier_ring = _keyring(keys)
         invocation = Invocation(tool, args or {}, audience, at)
-        decision = Verifier(verifier_ring).authorize(text, invocation)
-        if decision.codes != INTENDED[name]:
-            raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {INTENDED[name]}")
+        proof_text = None
+        if proof is not None:
+            proof_text = proof if isinstance(proof, str) else proof(invocation)
+        decision = Verifier(verifier_ring, allow_bearer=allow_bearer).authorize(text, invocation, proof_text)
+        expected_codes = (INTENDED if intended is None else intended)[name]
+        if decision.codes != expected_codes:
+            raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {expected_codes}")
         root_key = None
         if not isinstance(token, str):
             try:
@@ -159,10 +168,13 @@ class Builder:
             "name": name,
             "description": description,
             "verifier_keys": keys,
+            "allow_bearer": allow_bearer,
+            "proof_window": 60,
             "root_key": root_key,
             "token": text,
             "invocation": {"tool": tool, "args": _jsonable(args or {}), "audience": audience},
             "at": at,
+            "proof": proof_text,
             "expected": {
                 "allowed": decision.allowed,
                 "codes": list(decision.codes),
@@ -332,19 +344,127 @@ def build() -> list[dict[str, Any]]:
     return b.vectors
 
 
-def render(vectors: list[dict[str, Any]]) -> str:
+HOLDER_INTENDED: dict[str, tuple[str, ...]] = {
+    "holder-proof-allowed": (),
+    "bearer-refused": ("bearer_not_allowed",),
+    "holder-proof-missing": ("proof_missing",),
+    "holder-proof-unreadable": ("bad_proof",),
+    "holder-proof-wrong-holder": ("wrong_holder",),
+    "holder-proof-other-args": ("bad_proof",),
+    "holder-proof-other-audience": ("bad_proof",),
+    "holder-proof-stale": ("proof_stale",),
+    "holder-proof-future": ("proof_stale",),
+    "holder-proof-edge-of-window": (),
+    "delegated-allowed": (),
+    "delegated-parent-proof": ("wrong_holder",),
+    "delegated-sub-agent-caveat": ("arg_out_of_range",),
+    "delegation-by-thief": ("bad_delegation",),
+    "delegation-other-token": ("bad_delegation",),
+    "delegation-wrong-hop": ("bad_delegation",),
+    "second-holder": ("bad_delegation",),
+    "bearer-delegated": ("bad_delegation",),
+    "three-hops-allowed": (),
+    "depth-exceeded": ("depth_exceeded",),
+}
+
+PLANNER = AgentKey.from_seed(b"\x02" * 32)
+PAYER = AgentKey.from_seed(b"\x03" * 32)
+THIRD = AgentKey.from_seed(b"\x04" * 32)
+THIEF = AgentKey.from_seed(b"\xff" * 32)
+
+
+def _prover(key: AgentKey, token, at: int = NOW, nonce: int = 1):
+    return lambda invocation: Proof.create(key, token, invocation, at=at, nonce=nonce.to_bytes(16, "big")).serialize()
+
+
+def build_holder() -> list[dict[str, Any]]:
+    b = Builder()
+    b.counter = 1000
+    add = b.add
+    rent = {"recipient": "landlord", "amount": 1250, "currency": "USD"}
+    grant = b.token(Holder(PLANNER.public_key), Tools("bank.transfer"), OneOf("recipient", ["landlord"]),
+                    Max("amount", 1250), Eq("currency", "USD"), Expires(NOW + 86400))
+    kw = dict(allow_bearer=False, intended=HOLDER_INTENDED)
+    add("holder-proof-allowed", "the holder's fresh proof for this exact call", grant, "bank.transfer", rent,
+        proof=_prover(PLANNER, grant), **kw)
+    add("bearer-refused", "a verifier that does not allow bearer tokens", b.token(Tools("bank.transfer")),
+        "bank.transfer", rent, **kw)
+    add("holder-proof-missing", "no proof", grant, "bank.transfer", rent, **kw)
+    add("holder-proof-unreadable", "not a proof", grant, "bank.transfer", rent, proof="capkit_proof_AAAA", **kw)
+    add("holder-proof-wrong-holder", "a proof by another agent", grant, "bank.transfer", rent,
+        proof=_prover(THIEF, grant), **kw)
+    other = Invocation("bank.transfer", {**rent, "amount": 1}, None, NOW)
+    add("holder-proof-other-args", "a proof made for other arguments", grant, "bank.transfer", rent,
+        proof=Proof.create(PLANNER, grant, other, at=NOW, nonce=bytes(16)).serialize(), **kw)
+    add("holder-proof-other-audience", "a proof made without the audience", grant, "bank.transfer", rent,
+        audience="bank-api", proof=Proof.create(PLANNER, grant, Invocation("bank.transfer", rent), at=NOW,
+                                                 nonce=bytes(16)).serialize(), **kw)
+    add("holder-proof-stale", "61 s old", grant, "bank.transfer", rent, proof=_prover(PLANNER, grant, NOW - 61), **kw)
+    add("holder-proof-future", "61 s in the future", grant, "bank.transfer", rent,
+        proof=_prover(PLANNER, grant, NOW + 61), **kw)
+    add("holder-proof-edge-of-window", "exactly 60 s old", grant, "bank.transfer", rent,
+        proof=_prover(PLANNER, grant, NOW - 60), **kw)
+    delegated = grant.delegate(PLANNER, PAYER.public_key, Max("amount", 1250), Expires(NOW + 600))
+    add("delegated-allowed", "the sub-agent's proof on the delegated token", delegated, "bank.transfer", rent,
+        proof=_prover(PAYER, delegated), **kw)
+    add("delegated-parent-proof", "the parent using the token it delegated away", delegated, "bank.transfer", rent,
+        proof=_prover(PLANNER, delegated), **kw)
+    narrower = delegated.attenuate(Max("amount", 50))
+    add("delegated-sub-agent-caveat", "a caveat the sub-agent added (hop 1)", narrower, "bank.transfer", rent,
+        proof=_prover(PAYER, narrower), **kw)
+    forged = delegated.attenuate(Delegate(THIEF.public_key, THIEF.sign(delegation_message(
+        delegated.signature, THIEF.public_key, 2))))
+    add("delegation-by-thief", "a thief re-delegates the token to itself", forged, "bank.transfer", rent,
+        proof=_prover(THIEF, forged), **kw)
+    token_b = b.token(Holder(PLANNER.public_key), Tools("bank.*"))
+    copied = token_b.attenuate(delegated.caveats[-1])
+    add("delegation-other-token", "a genuine delegation signature copied from another token", copied,
+        "bank.transfer", rent, proof=_prover(PAYER, copied), **kw)
+    wrong_hop = grant.attenuate(Delegate(PAYER.public_key, PLANNER.sign(delegation_message(
+        grant.signature, PAYER.public_key, 2))))
+    add("delegation-wrong-hop", "a delegation signed for hop 2 at hop 1", wrong_hop, "bank.transfer", rent,
+        proof=_prover(PAYER, wrong_hop), **kw)
+    second = grant.attenuate(Holder(THIEF.public_key))
+    add("second-holder", "a second Holder caveat", second, "bank.transfer", rent, proof=_prover(THIEF, second), **kw)
+    bearer = b.token(Tools("bank.transfer"))
+    bearer_delegated = bearer.attenuate(Delegate(PAYER.public_key, PLANNER.sign(b"x")))
+    add("bearer-delegated", "a delegation of a bearer token", bearer_delegated, "bank.transfer", rent,
+        proof=_prover(PAYER, bearer_delegated), **kw)
+    three = grant.delegate(PLANNER, PAYER.public_key).delegate(PAYER, THIRD.public_key).delegate(
+        THIRD, THIEF.public_key)
+    add("three-hops-allowed", "three delegations, each signed by the holder before", three, "bank.transfer", rent,
+        proof=_prover(THIEF, three), **kw)
+    limited = b.token(Holder(PLANNER.public_key), MaxDepth(1), Tools("bank.transfer"))
+    one = limited.delegate(PLANNER, PAYER.public_key)
+    two = one.attenuate(Delegate(THIRD.public_key, PAYER.sign(delegation_message(one.signature, THIRD.public_key, 2))))
+    add("depth-exceeded", "two delegations where MaxDepth(1) allows one", two, "bank.transfer", rent,
+        proof=_prover(THIRD, two), **kw)
+    return b.vectors
+
+
+FILES = {
+    "core.json": ("capkit core conformance vectors (bearer tokens, caveats, wire format); see specs/SPEC.md.", build),
+    "holder.json": ("capkit holder-binding conformance vectors (proofs, delegation); see specs/SPEC.md §16.",
+                    build_holder),
+}
+
+
+def render(name: str) -> str:
+    about, builder = FILES[name]
     doc = {
-        "about": "capkit core conformance vectors; see specs/SPEC.md. Generated by specs/generate_vectors.py.",
+        "about": about + " Generated by specs/generate_vectors.py.",
         "format_version": 1,
-        "vectors": vectors,
+        "agent_seeds": {"planner": "02" * 32, "payer": "03" * 32, "third": "04" * 32, "thief": "ff" * 32},
+        "vectors": builder(),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def main() -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(render(build()), encoding="utf-8")
-    print(f"wrote {OUT}")
+    for name in FILES:
+        (OUT.parent / name).write_text(render(name), encoding="utf-8")
+        print(f"wrote {OUT.parent / name}")
     return 0
 
 

@@ -53,7 +53,8 @@ def test_version_and_help(runner):
     top = run(runner, "--help")
     assert top.exit_code == 0 and "Example session" in top.output
     for command in (["keys"], ["keys", "init"], ["keys", "list"], ["keys", "rotate"], ["keys", "remove"], ["mint"],
-                    ["attenuate"], ["inspect"], ["check"], ["demo"]):
+                    ["attenuate"], ["inspect"], ["check"], ["demo"], ["agent"], ["agent", "keygen"],
+                    ["agent", "show"], ["delegate"], ["prove"]):
         result = run(runner, *command, "--help")
         assert result.exit_code == 0, command
         assert "Example" in result.output, command
@@ -225,11 +226,13 @@ def test_inspect_with_and_without_keyring(initialized, tmp_path, monkeypatch):
     token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
     shown = run(initialized, "inspect", token)
     assert shown.exit_code == 0
-    assert "signature verifies" in shown.output and "amount at most 1250" in shown.output
+    assert "signature and delegations verify" in shown.output and "amount at most 1250" in shown.output
+    assert "hop 0: bearer (no holder)" in shown.output
     assert token not in shown.output
     info = json.loads(run(initialized, "inspect", token, "--json").output)
     assert info["signature"] == {"checked": True, "valid": True, "code": None, "message": info["signature"]["message"]}
     assert info["location"] == "bank" and info["expires"] and len(info["caveats"]) == 5
+    assert info["chain"] == [{"hop": 0, "holder": None}] and info["holder"] is None
     assert info["caveats"][0] == {"index": 1, "hop": 0, "kind": "tools", "caveat": {"k": "tools", "v": ["bank.transfer"]},
                                   "text": "tool is bank.transfer"}
     monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "empty"))
@@ -257,20 +260,36 @@ def test_inspect_malformed_token_is_an_input_error(initialized):
 # ----------------------------------------------------------------- check
 
 
+class _BearerRunner:
+    """Adds --allow-bearer to every check (these tests are about arguments, not holders)."""
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def invoke(self, cli_, args, **kw):
+        if args and args[0] == "check":
+            args = [*args, "--allow-bearer"]
+        return self.runner.invoke(cli_, args, **kw)
+
+
 def test_check_allowed_and_denied(initialized):
     token = run(initialized, "mint", *RENT_FLAGS).stdout.strip()
-    allowed = run(initialized, "check", token, "--tool", "bank.transfer", *RENT_ARGS)
+    bearer = run(initialized, "check", token, "--tool", "bank.transfer", *RENT_ARGS)
+    assert bearer.exit_code == 1 and "[bearer_not_allowed]" in bearer.output
+    allowed = run(initialized, "check", token, "--allow-bearer", "--tool", "bank.transfer", *RENT_ARGS)
     assert allowed.exit_code == 0 and allowed.output.strip() == "allowed"
-    denied = run(initialized, "check", token, "--tool", "bank.transfer", "--arg", "recipient=mallory",
-                 "--arg", "amount=5000", "--arg", "currency=USD")
+    denied = run(initialized, "check", token, "--allow-bearer", "--tool", "bank.transfer", "--arg",
+                 "recipient=mallory", "--arg", "amount=5000", "--arg", "currency=USD")
     assert denied.exit_code == 1
     assert "[arg_not_allowed] recipient 'mallory' is not one of 'landlord' (caveat 3" in denied.output
     assert "[arg_out_of_range] amount 5000 exceeds max 1250 (caveat 4" in denied.output
-    as_json = json.loads(run(initialized, "check", token, "--tool", "bank.wire", *RENT_ARGS, "--json").output)
+    as_json = json.loads(run(initialized, "check", token, "--allow-bearer", "--tool", "bank.wire", *RENT_ARGS,
+                             "--json").output)
     assert as_json["allowed"] is False and as_json["reasons"][0]["code"] == "tool_not_granted"
 
 
 def test_check_argument_typing(initialized):
+    initialized = _BearerRunner(initialized)
     token = run(initialized, "mint", "--tool", "x", "--eq", "code=007", "--max", "n=5").stdout.strip()
     # 007 is a number in --eq (Decimal 7); the call's "007" string is a number too.
     assert run(initialized, "check", token, "--tool", "x", "--arg", "code=7", "--arg", "n=5").exit_code == 0
@@ -281,6 +300,7 @@ def test_check_argument_typing(initialized):
 
 
 def test_check_time_and_audience(initialized):
+    initialized = _BearerRunner(initialized)
     token = run(initialized, "mint", "--tool", "x", "--expires", "1h", "--audience", "bank-api").stdout.strip()
     assert run(initialized, "check", token, "--tool", "x", "--audience", "bank-api").exit_code == 0
     late = run(initialized, "check", token, "--tool", "x", "--audience", "bank-api", "--at", "+2h")
@@ -328,7 +348,11 @@ def test_demo_shows_allowed_and_injected_calls(runner):
     assert outcome["pay ten times the rent"] == (False, ["arg_out_of_range"])
     assert outcome["close the account"][1][0] == "tool_not_granted"
     assert outcome["widen the token, then pay 12,500"] == (False, ["arg_out_of_range"])
-    assert outcome["drop the recipient caveat"] == (False, ["bad_signature"])
+    assert outcome["uses the stolen token (no key)"] == (False, ["proof_missing"])
+    assert outcome["signs with its own key"] == (False, ["wrong_holder"])
+    assert outcome["re-delegates the token to itself"] == (False, ["bad_delegation"])
+    assert outcome["replays a captured proof"] == (False, ["proof_replayed"])
+    assert outcome["drops the recipient caveat"] == (False, ["bad_signature"])
     assert outcome["pays again two days later"] == (False, ["expired", "expired"])
     table = run(runner, "demo")
     assert table.exit_code == 0
@@ -360,12 +384,12 @@ def test_entry_point_version():
 def test_shell_pipeline_mint_attenuate_check(shell_env):
     mint = ('"$CAPKIT" mint --location bank --tool bank.transfer --one-of recipient=landlord '
             '--max amount=1250 --eq currency=USD --expires 1h')
-    allowed = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --tool bank.transfer '
-                 '--arg recipient=landlord --arg amount=50 --arg currency=USD', shell_env)
+    allowed = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --allow-bearer '
+                 '--tool bank.transfer --arg recipient=landlord --arg amount=50 --arg currency=USD', shell_env)
     assert allowed.returncode == 0, allowed.stderr
     assert allowed.stdout.strip() == "allowed"
-    denied = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --tool bank.transfer '
-                '--arg recipient=landlord --arg amount=500 --arg currency=USD', shell_env)
+    denied = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=50 | "$CAPKIT" check - --allow-bearer '
+                '--tool bank.transfer --arg recipient=landlord --arg amount=500 --arg currency=USD', shell_env)
     assert denied.returncode == 1
     assert "[arg_out_of_range] amount 500 exceeds max 50 (caveat 6, added at hop 0)" in denied.stdout
     usage = sh(f'{mint} | "$CAPKIT" attenuate - --max amount=fifty', shell_env)
@@ -378,4 +402,86 @@ def test_entry_point_demo(tmp_path):
     result = subprocess.run([CAPKIT, "demo"], capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, CAPKIT_HOME=str(tmp_path)))
     assert result.returncode == 0, result.stderr
-    assert "1 allowed, 6 denied" in result.stdout
+    assert "1 allowed, 10 denied" in result.stdout
+
+
+# ------------------------------------------------------ holders and proofs
+
+
+@pytest.fixture
+def agents(initialized, tmp_path):
+    keys = {}
+    for name in ("planner", "payer", "thief"):
+        result = run(initialized, "agent", "keygen", "--out", str(tmp_path / f"{name}.key"))
+        assert result.exit_code == 0, result.stderr
+        keys[name] = (tmp_path / f"{name}.key", result.stdout.strip())
+    return keys
+
+
+def test_agent_keygen_and_show(initialized, agents, home):
+    path, public = agents["planner"]
+    assert public.startswith("capkit_pk_")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert run(initialized, "agent", "show", "--key", str(path)).output.strip() == public
+    shown = json.loads(run(initialized, "agent", "show", "--key", str(path), "--json").output)
+    assert shown["public_key"] == public and len(shown["fingerprint"]) == 8
+    again = run(initialized, "agent", "keygen", "--out", str(path))
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    default = run(initialized, "agent", "keygen")
+    assert default.exit_code == 0 and (home / "agent.key").exists()
+    os.chmod(path, 0o644)
+    insecure = run(initialized, "agent", "show", "--key", str(path))
+    assert insecure.exit_code == 2 and "chmod 600" in insecure.stderr
+
+
+def test_holder_delegate_and_check_with_key(initialized, agents):
+    planner_key, planner_pk = agents["planner"]
+    payer_key, payer_pk = agents["payer"]
+    thief_key, _ = agents["thief"]
+    token = run(initialized, "mint", *RENT_FLAGS, "--holder", planner_pk, "--max-depth", "1").stdout.strip()
+    assert run(initialized, "check", token, "--key", str(planner_key), "--tool", "bank.transfer", *RENT_ARGS).exit_code == 0
+    missing = run(initialized, "check", token, "--tool", "bank.transfer", *RENT_ARGS)
+    assert missing.exit_code == 1 and "[proof_missing]" in missing.output
+    sub = run(initialized, "delegate", token, "--key", str(planner_key), "--to", payer_pk, "--max", "amount=50")
+    assert sub.exit_code == 0, sub.stderr
+    sub_token = sub.stdout.strip()
+    allowed = run(initialized, "check", sub_token, "--key", str(payer_key), "--tool", "bank.transfer",
+                  "--arg", "recipient=landlord", "--arg", "amount=50", "--arg", "currency=USD")
+    assert allowed.exit_code == 0 and allowed.output.startswith("allowed (held by agent")
+    denied = run(initialized, "check", sub_token, "--key", str(payer_key), "--tool", "bank.transfer", *RENT_ARGS)
+    assert denied.exit_code == 1 and "[arg_out_of_range]" in denied.output
+    wrong = run(initialized, "check", sub_token, "--key", str(planner_key), "--tool", "bank.transfer", *RENT_ARGS)
+    assert "[wrong_holder]" in wrong.output
+    thief = run(initialized, "delegate", sub_token, "--key", str(thief_key), "--to", agents["thief"][1])
+    assert thief.exit_code == 2 and "only the current holder" in thief.stderr
+    deeper = run(initialized, "delegate", sub_token, "--key", str(payer_key), "--to", agents["thief"][1])
+    assert deeper.exit_code == 2 and "at most 1" in deeper.stderr
+    info = json.loads(run(initialized, "inspect", sub_token, "--json").output)
+    assert [h["hop"] for h in info["chain"]] == [0, 1]
+    assert info["holder"] == json.loads(run(initialized, "agent", "show", "--key", str(payer_key), "--json").output)[
+        "fingerprint"]
+    # The planner added the max and signed the delegation: both belong to hop 0.
+    assert [(c["kind"], c["hop"]) for c in info["caveats"]][-2:] == [("max", 0), ("delegate", 0)]
+
+
+def test_prove_and_check_with_a_proof(initialized, agents):
+    payer_key, payer_pk = agents["payer"]
+    token = run(initialized, "mint", *RENT_FLAGS, "--holder", payer_pk).stdout.strip()
+    proof = run(initialized, "prove", token, "--key", str(payer_key), "--tool", "bank.transfer", *RENT_ARGS)
+    assert proof.exit_code == 0 and proof.stdout.startswith("capkit_proof_")
+    text = proof.stdout.strip()
+    assert run(initialized, "check", token, "--proof", text, "--tool", "bank.transfer", *RENT_ARGS).exit_code == 0
+    other = run(initialized, "check", token, "--proof", text, "--tool", "bank.transfer", "--arg", "recipient=landlord",
+                "--arg", "amount=1", "--arg", "currency=USD")
+    assert other.exit_code == 1 and "[bad_proof]" in other.output
+    both = run(initialized, "check", token, "--proof", text, "--key", str(payer_key), "--tool", "x")
+    assert both.exit_code == 2
+
+
+def test_holder_flag_errors(initialized):
+    result = run(initialized, "mint", "--tool", "x", "--holder", "capkit_pk_short")
+    assert result.exit_code == 2 and "holder key" in result.stderr
+    assert run(initialized, "mint", "--tool", "x", "--max-depth", "99").exit_code == 2
+    bearer = run(initialized, "mint", "--tool", "x").stdout.strip()
+    result = run(initialized, "delegate", bearer, "--key", "/nonexistent.key", "--to", "capkit_pk_x")
+    assert result.exit_code == 2

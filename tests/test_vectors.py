@@ -14,8 +14,9 @@ from capkit import Invocation, Keyring, Verifier
 from capkit.keys import _Key
 
 ROOT = Path(__file__).resolve().parent.parent
-VECTOR_FILE = ROOT / "specs" / "vectors" / "core.json"
-VECTORS = json.loads(VECTOR_FILE.read_text(encoding="utf-8"))["vectors"]
+VECTOR_DIR = ROOT / "specs" / "vectors"
+FILES = ("core.json", "holder.json")
+VECTORS = [v for name in FILES for v in json.loads((VECTOR_DIR / name).read_text(encoding="utf-8"))["vectors"]]
 CHAIN_FAILURES = {"malformed_token", "too_large", "unknown_key", "bad_signature"}
 
 
@@ -25,7 +26,7 @@ def _keyring(keys: list[dict]) -> Keyring:
 
 
 def test_there_are_enough_vectors():
-    assert len(VECTORS) >= 40
+    assert len(VECTORS) >= 100
     assert len({v["name"] for v in VECTORS}) == len(VECTORS)
     assert any(v["expected"]["allowed"] for v in VECTORS)
     assert sum(not v["expected"]["allowed"] for v in VECTORS) >= 40
@@ -34,8 +35,10 @@ def test_there_are_enough_vectors():
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector(vector):
     inv = vector["invocation"]
-    decision = Verifier(_keyring(vector["verifier_keys"])).authorize(
-        vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"])
+    verifier = Verifier(_keyring(vector["verifier_keys"]), allow_bearer=vector["allow_bearer"],
+                        proof_window=vector["proof_window"])
+    decision = verifier.authorize(
+        vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"]), vector["proof"]
     )
     assert decision.allowed is vector["expected"]["allowed"]
     assert list(decision.codes) == vector["expected"]["codes"]
@@ -55,11 +58,12 @@ def test_vector_chain_verifies_in_pymacaroons(vector):
     assert verifier.verify(macaroon, bytes.fromhex(vector["root_key"]))
 
 
-def test_checked_in_vectors_match_the_generator():
+@pytest.mark.parametrize("name", FILES)
+def test_checked_in_vectors_match_the_generator(name):
     spec = importlib.util.spec_from_file_location("generate_vectors", ROOT / "specs" / "generate_vectors.py")
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
-    assert module.render(module.build()) == VECTOR_FILE.read_text(encoding="utf-8"), (
-        "specs/vectors/core.json drifted from specs/generate_vectors.py; run it and review the diff"
+    assert module.render(name) == (VECTOR_DIR / name).read_text(encoding="utf-8"), (
+        f"specs/vectors/{name} drifted from specs/generate_vectors.py; run it and review the diff"
     )

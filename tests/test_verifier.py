@@ -50,8 +50,8 @@ def test_missing_argument_denies(verifier, rent_token):
 
 def test_time_comes_from_the_invocation_or_the_clock(keyring):
     token = mint(keyring, NotBefore(NOW), Expires(NOW + 60), location="bank", unrestricted=False)
-    at_now = Verifier(keyring, clock=lambda: NOW)
-    late = Verifier(keyring, clock=lambda: NOW + 60)
+    at_now = Verifier(keyring, clock=lambda: NOW, allow_bearer=True)
+    late = Verifier(keyring, clock=lambda: NOW + 60, allow_bearer=True)
     assert at_now.authorize(token, Invocation("x", {}))
     assert late.authorize(token, Invocation("x", {})).codes == ("expired",)
     assert late.authorize(token, Invocation("x", {}, at=NOW + 59))
@@ -111,7 +111,7 @@ def test_bad_invocation_does_not_mask_a_bad_token(verifier):
 
 
 def test_chain_cache_is_keyed_by_token_and_keyring_state(keyring, rent_token):
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, clock=lambda: NOW, allow_bearer=True)
     text = rent_token.serialize()
     ok = call(recipient="landlord", amount=1, currency="USD")
     assert verifier.authorize(text, ok)
@@ -127,7 +127,7 @@ def test_chain_cache_is_keyed_by_token_and_keyring_state(keyring, rent_token):
 
 
 def test_cache_is_bounded(keyring):
-    verifier = Verifier(keyring, clock=lambda: NOW, cache_size=4)
+    verifier = Verifier(keyring, clock=lambda: NOW, cache_size=4, allow_bearer=True)
     for i in range(10):
         assert verifier.authorize(mint(keyring, Tools(f"t{i}"), location="bank").serialize(), call(f"t{i}"))
     assert len(verifier._cache) <= 4
@@ -143,7 +143,7 @@ def test_an_internal_error_denies_without_details(keyring, rent_token):
     def broken_clock():
         raise RuntimeError("secret detail")
 
-    decision = Verifier(keyring, clock=broken_clock).authorize(rent_token, Invocation("bank.transfer", {}))
+    decision = Verifier(keyring, clock=broken_clock, allow_bearer=True).authorize(rent_token, Invocation("bank.transfer", {}))
     assert decision.codes == ("internal_error",)
     assert "secret detail" not in decision.explain()
 
@@ -154,14 +154,16 @@ def test_decision_invariants():
     with pytest.raises(ValueError):
         Decision(False, ())
     assert Decision.deny("expired", "late").codes == ("expired",)
-    assert Decision(True).to_json() == {"allowed": True, "token_id": None, "reasons": [], "explanation": "allowed"}
+    assert Decision(True).to_json() == {"allowed": True, "token_id": None, "chain": [], "reasons": [],
+                                        "explanation": "allowed"}
 
 
 def test_reason_codes_are_stable():
     assert ALL_CODES == {
         "malformed_token", "too_large", "unknown_key", "bad_signature", "unknown_caveat", "malformed_caveat",
         "bad_invocation", "tool_not_granted", "arg_missing", "arg_invalid", "arg_not_allowed", "arg_out_of_range",
-        "expired", "not_yet_valid", "wrong_audience", "internal_error",
+        "expired", "not_yet_valid", "wrong_audience", "internal_error", "bearer_not_allowed", "proof_missing",
+        "bad_proof", "wrong_holder", "proof_stale", "proof_replayed", "bad_delegation", "depth_exceeded",
     }
 
 
@@ -186,7 +188,7 @@ ANYTHING = JSON | st.binary(max_size=40) | st.sampled_from([object(), {1, 2}, b"
        tool=st.one_of(st.text(max_size=10), ANYTHING), args=st.one_of(st.dictionaries(st.text(max_size=6), ANYTHING, max_size=4), ANYTHING),
        audience=st.one_of(st.none(), st.text(max_size=5), ANYTHING), at=st.one_of(st.none(), ANYTHING))
 def test_authorize_never_raises_on_garbage(token, tool, args, audience, at):
-    verifier = Verifier(Keyring.from_secret(SECRET, key_id="k1"), clock=lambda: NOW)
+    verifier = Verifier(Keyring.from_secret(SECRET, key_id="k1"), clock=lambda: NOW, allow_bearer=True)
     decision = verifier.authorize(token, Invocation(tool, args, audience, at))
     assert isinstance(decision, Decision) and not decision.allowed
     assert set(decision.codes) <= ALL_CODES
@@ -198,7 +200,7 @@ def test_authorize_never_raises_on_garbage_arguments(args, tool):
     keyring = Keyring.from_secret(SECRET, key_id="k1")
     token = mint(keyring, Tools("bank.*"), OneOf("recipient", ["landlord"]), Max("amount", 10), Eq("currency", "USD"),
                  PathUnder("path", "/srv"), location="bank")
-    decision = Verifier(keyring, clock=lambda: NOW).authorize(token, Invocation(tool, args, at=NOW))
+    decision = Verifier(keyring, clock=lambda: NOW, allow_bearer=True).authorize(token, Invocation(tool, args, at=NOW))
     assert isinstance(decision, Decision)
     assert set(decision.codes) <= ALL_CODES
     assert "internal_error" not in decision.codes

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from .arguments import Domain, Eq, Glob, Max, Min, OneOf, PathUnder, Prefix, Range
 from .base import Call, Caveat, Failure, Registry, UnknownCaveat
+from .delegation import Delegate, Holder, MaxDepth
 from .scope import Audience, Expires, NotBefore, Tools
 
 REGISTRY = Registry(
-    (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience)
+    (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience,
+     Holder, Delegate, MaxDepth)
 )
 
 __all__ = [
@@ -19,12 +21,15 @@ __all__ = [
     "Audience",
     "Call",
     "Caveat",
+    "Delegate",
     "Domain",
     "Eq",
     "Expires",
     "Failure",
     "Glob",
+    "Holder",
     "Max",
+    "MaxDepth",
     "Min",
     "NotBefore",
     "OneOf",

@@ -20,6 +20,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 
 
 C = TypeVar("C", bound="Caveat")
+_raw_decode = canonical.FAST_DECODER.raw_decode
 
 
 @attrs.frozen
@@ -53,6 +54,8 @@ class Caveat:
     json_fields: ClassVar[frozenset[str]] = frozenset()
     #: Field names that may be present besides the required ones.
     json_optional: ClassVar[frozenset[str]] = frozenset()
+    #: True for caveats about the chain of holders, which the verifier enforces itself.
+    structural: ClassVar[bool] = False
 
     def to_json(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -144,9 +147,14 @@ class Registry:
             return UnknownCaveat(raw, f"caveat is longer than {limits.max_caveat_bytes} bytes", "too_large")
         try:
             # The byte-exact re-encoding check below covers canonical form.
-            obj = canonical.loads(raw, verify=False)
+            text = raw.decode("utf-8")
+            obj, end = _raw_decode(text)
         except canonical.NotCanonical as exc:
             return UnknownCaveat(raw, f"not a canonical capkit caveat ({exc})")
+        except (ValueError, RecursionError):
+            return UnknownCaveat(raw, "not a canonical capkit caveat (not valid JSON text)")
+        if end != len(text):
+            return UnknownCaveat(raw, "not a canonical capkit caveat (data follows the JSON value)")
         name = obj.get("k") if type(obj) is dict else None
         if type(name) is not str:
             return UnknownCaveat(raw, "not a capkit caveat object")

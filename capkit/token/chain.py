@@ -13,32 +13,37 @@ from __future__ import annotations
 import hmac
 from typing import Iterable
 
+try:  # CPython's one-shot OpenSSL HMAC: what hmac.digest calls, without the wrapper
+    from _hashlib import hmac_digest as _hmac
+except ImportError:  # pragma: no cover - other Pythons
+    _hmac = hmac.digest
+
 _GENERATOR = b"macaroons-key-generator"
 
 
 def generator_key(root_key: bytes) -> bytes:
     """k0: the key that signs the identifier, derived from the root key as libmacaroons does."""
-    return hmac.digest(_GENERATOR, root_key, "sha256")
+    return _hmac(_GENERATOR, root_key, "sha256")
 
 
 def root_signature(root_key: bytes, identifier: bytes) -> bytes:
     """sig0 for a token minted under ``root_key``."""
-    return hmac.digest(generator_key(root_key), identifier, "sha256")
+    return _hmac(generator_key(root_key), identifier, "sha256")
 
 
 def extend(signature: bytes, caveats: Iterable[bytes]) -> bytes:
     """The signature after appending ``caveats`` to a chain ending in ``signature``."""
     for caveat in caveats:
-        signature = hmac.digest(signature, caveat, "sha256")
+        signature = _hmac(signature, caveat, "sha256")
     return signature
 
 
-def signatures(root_key: bytes, identifier: bytes, caveats: Iterable[bytes]) -> list[bytes]:
-    """Every intermediate signature: [sig0, sig1, ..., sig_n]."""
-    sig = root_signature(root_key, identifier)
+def signatures(k0: bytes, identifier: bytes, caveats: Iterable[bytes]) -> list[bytes]:
+    """Every intermediate signature [sig0, sig1, ..., sig_n] of the chain started by ``k0``."""
+    sig = _hmac(k0, identifier, "sha256")
     out = [sig]
     for caveat in caveats:
-        sig = hmac.digest(sig, caveat, "sha256")
+        sig = _hmac(sig, caveat, "sha256")
         out.append(sig)
     return out
 
@@ -48,5 +53,10 @@ def verify(k0: bytes, identifier: bytes, caveats: Iterable[bytes], signature: by
 
     The comparison is constant-time (``hmac.compare_digest``).
     """
-    expected = extend(hmac.digest(k0, identifier, "sha256"), caveats)
+    expected = extend(_hmac(k0, identifier, "sha256"), caveats)
+    return hmac.compare_digest(expected, signature)
+
+
+def matches(expected: bytes, signature: bytes) -> bool:
+    """Constant-time comparison of a recomputed tail with a token's signature."""
     return hmac.compare_digest(expected, signature)

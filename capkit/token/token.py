@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Iterable
 import attrs
 
 from .. import _b64
-from ..caveats import REGISTRY, Caveat, Registry, UnknownCaveat
+from ..caveats import REGISTRY, Caveat, Delegate, Holder, MaxDepth, Registry, UnknownCaveat
 from ..errors import InvalidCaveat, KeyringError, MalformedToken, TokenTooLarge
 from ..limits import DEFAULT_LIMITS, Limits
 from . import binary, chain
 from .identifier import Identifier, location_problem
 
 if TYPE_CHECKING:
+    from ..holder import AgentKey
     from ..keys import Keyring
+    from ..publickey import PublicKey
 
 #: Every token's text form starts with this, so secret scanners can find leaked tokens.
 TEXT_PREFIX = "capkit_"
@@ -52,6 +54,53 @@ class Token:
 
     def __repr__(self) -> str:
         return f"Token(id={self.id!r}, key_id={self.key_id!r}, location={self.location!r}, caveats={len(self.caveats)})"
+
+    @property
+    def holder(self) -> "PublicKey | None":
+        """The current holder as the token states it (Holder, then each Delegate); None for a bearer token.
+
+        Unverified: only a ``Verifier`` checks that each delegation is signed by the holder before it.
+        """
+        holder = None
+        for caveat in self.caveats:
+            if isinstance(caveat, Holder) and holder is None:
+                holder = caveat.public_key
+            elif isinstance(caveat, Delegate):
+                holder = caveat.to
+        return holder
+
+    @property
+    def depth(self) -> int:
+        """How many delegations the token has been through."""
+        return sum(isinstance(c, Delegate) for c in self.caveats)
+
+    def delegate(self, holder_key: "AgentKey", to: "PublicKey | str", *caveats: Caveat,
+                 limits: Limits = DEFAULT_LIMITS) -> "Token":
+        """Hand the token to the agent ``to``, adding ``caveats`` first; needs the current holder's key.
+
+        The new ``Delegate`` caveat carries ``holder_key``'s signature over the
+        token's tail signature (after ``caveats``), ``to`` and the new hop number,
+        so only the current holder can delegate, and only this token.
+        """
+        from ..holder import DelegationError, delegation_message
+        from ..publickey import PublicKey
+
+        current = self.holder
+        if current is None:
+            raise DelegationError("a bearer token has no holder to delegate it; mint it with a Holder caveat")
+        if holder_key.public_key != current:
+            raise DelegationError(
+                f"only the current holder (agent {current.fingerprint}) can delegate this token, "
+                f"not agent {holder_key.public_key.fingerprint}"
+            )
+        to_key = PublicKey.parse(to)
+        hop = self.depth + 1
+        limit = min((c.n for c in (*self.caveats, *caveats) if isinstance(c, MaxDepth)), default=None)
+        if limit is not None and hop > limit:
+            raise DelegationError(f"the token allows at most {limit} delegation(s)")
+        narrowed = self.attenuate(*caveats, limits=limits) if caveats else self
+        signature = holder_key.sign(delegation_message(narrowed.signature, to_key, hop))
+        return narrowed.attenuate(Delegate(to_key, signature), limits=limits)
 
     # ------------------------------------------------------------- attenuation
 

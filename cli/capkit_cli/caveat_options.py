@@ -15,7 +15,9 @@ from capkit.caveats import (
     Eq,
     Expires,
     Glob,
+    Holder,
     Max,
+    MaxDepth,
     Min,
     NotBefore,
     OneOf,
@@ -31,6 +33,9 @@ from .errors import InputError
 from .values import list_value, split_assignment, typed_value
 
 _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--holder",), dict(metavar="PUBKEY",
+                         help="Bind to an agent key (capkit_pk_...): each call then needs that agent's proof.")),
+    (("--max-depth",), dict(type=click.IntRange(0, 64), metavar="N", help="Allow at most N delegations.")),
     (("--tool", "tools"), dict(multiple=True, metavar="NAME",
                                help="Grant a tool by exact name or glob (bank.*). Repeat for several.")),
     (("--eq", "eqs"), dict(multiple=True, metavar="ARG=VALUE",
@@ -83,6 +88,10 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
         grant: Grant = parse_grant(text, now=now)
         location = grant.location
         caveats.extend(grant.caveats)
+    if params["holder"] is not None:
+        caveats.append(Holder(params["holder"]))
+    if params["max_depth"] is not None:
+        caveats.append(MaxDepth(params["max_depth"]))
     if params["tools"]:
         caveats.append(Tools(*params["tools"]))
     for item in params["eqs"]:

@@ -6,11 +6,12 @@ import click
 
 import capkit
 
-from .commands.check import check_command
+from .commands.agent import agent_group
+from .commands.check import check_command, prove_command
 from .commands.demo import demo_command
 from .commands.inspect import inspect_command
 from .commands.keys import keys_group
-from .commands.mint import attenuate_command, mint_command
+from .commands.mint import attenuate_command, delegate_command, mint_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,17 +26,23 @@ def cli() -> None:
     \b
     Example session:
       capkit keys init
-      TOKEN=$(capkit mint --location bank --tool bank.transfer --one-of recipient=landlord \\
-              --max amount=1250 --eq currency=USD --expires 24h)
-      SUB=$(capkit attenuate "$TOKEN" --max amount=50)
+      PLANNER=$(capkit agent keygen --out planner.key)
+      PAYER=$(capkit agent keygen --out payer.key)
+      TOKEN=$(capkit mint --location bank --holder "$PLANNER" --tool bank.transfer \\
+              --one-of recipient=landlord --max amount=1250 --eq currency=USD --expires 24h)
+      SUB=$(capkit delegate "$TOKEN" --key planner.key --to "$PAYER" --max amount=50)
       capkit inspect "$SUB"
-      capkit check "$SUB" --tool bank.transfer --arg recipient=landlord --arg amount=50 --arg currency=USD
+      capkit check "$SUB" --key payer.key --tool bank.transfer \\
+              --arg recipient=landlord --arg amount=50 --arg currency=USD
     """
 
 
 cli.add_command(keys_group)
+cli.add_command(agent_group)
 cli.add_command(mint_command)
 cli.add_command(attenuate_command)
+cli.add_command(delegate_command)
 cli.add_command(inspect_command)
+cli.add_command(prove_command)
 cli.add_command(check_command)
 cli.add_command(demo_command)

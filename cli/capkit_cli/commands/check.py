@@ -9,12 +9,14 @@ from pathlib import Path
 import click
 
 from capkit import Invocation, Verifier
+from capkit.holder import Proof
 from capkit.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
 from ..home import home_option, load_keyring
 from ..io import parse_token, read_token_text, print_json
 from ..values import split_assignment, typed_value
+from .agent import load_agent_key
 
 
 def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
@@ -43,31 +45,46 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @click.option("--args-json", metavar="JSON", help="All arguments as one JSON object (exact types).")
 @click.option("--audience", metavar="NAME", help="The audience (backend) the call is addressed to.")
 @click.option("--at", "at", metavar="WHEN", help="Time of the call: RFC 3339, Unix seconds, or +1h/-10m from now.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Agent key file: sign a proof of possession for this call, as the agent's runtime would.")
+@click.option("--proof", metavar="PROOF", help="A proof made elsewhere (capkit prove, an agent runtime).")
+@click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @home_option
 @reports_errors
 def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str | None, audience: str | None,
-                  at: str | None, as_json: bool, home: Path | None) -> None:
+                  at: str | None, key_path: Path | None, proof: str | None, allow_bearer: bool, as_json: bool,
+                  home: Path | None) -> None:
     """Authorize one call of TOKEN (or - for stdin) with the local keyring.
 
-    Exit 0 if allowed, 1 if denied (every reason is printed with its code),
-    2 for a usage or input error (including a token that is not well-formed).
+    A holder-bound token needs a proof: --key signs one with the agent's key
+    file. A bearer token (no holder) is refused unless --allow-bearer. Exit 0
+    if allowed, 1 if denied (every reason is printed with its code), 2 for a
+    usage or input error (including a token that is not well-formed).
 
     \b
     Example:
-      capkit check "$TOKEN" --tool bank.transfer --arg recipient=landlord --arg amount=1250 --arg currency=USD
-      capkit check - --tool bank.transfer --args-json '{"recipient": "landlord", "amount": 1250.0}'
+      capkit check "$TOKEN" --key payer.key --tool bank.transfer \\
+        --arg recipient=landlord --arg amount=1250 --arg currency=USD
+      capkit check - --allow-bearer --tool bank.transfer --args-json '{"recipient": "landlord", "amount": 1250.0}'
     """
     now = int(time.time())
     invocation = Invocation(tool, build_args(pairs, args_json), audience,
                             None if at is None else parse_instant(at, now=now))
     text = read_token_text(token)
-    parse_token(text)  # a token that is not even well-formed is an input error (exit 2), not a denial
-    decision = Verifier(load_keyring(home)).authorize(text, invocation)
+    parsed = parse_token(text)  # a token that is not even well-formed is an input error (exit 2), not a denial
+    if key_path is not None and proof is not None:
+        raise InputError("give --key or --proof, not both")
+    if key_path is not None:
+        moment = now if invocation.at is None else int(invocation.at)  # type: ignore[arg-type]
+        proof = Proof.create(load_agent_key(key_path), parsed, invocation, at=moment).serialize()
+    verifier = Verifier(load_keyring(home), allow_bearer=allow_bearer)
+    decision = verifier.authorize(text, invocation, proof)
     if as_json:
         print_json(decision.to_json())
     elif decision.allowed:
-        click.echo("allowed")
+        click.echo("allowed" + (f" (held by agent {decision.chain[-1].holder})" if decision.chain[-1:]
+                                and decision.chain[-1].holder else ""))
     else:
         click.echo("denied:")
         for reason in decision.reasons:
@@ -75,3 +92,28 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     if not decision.allowed:
         raise SystemExit(EXIT_DENIED)
 
+
+
+@click.command("prove")
+@click.argument("token")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The holder's agent key file.")
+@click.option("--tool", required=True, metavar="NAME", help="The tool being called.")
+@click.option("--arg", "pairs", multiple=True, metavar="NAME=VALUE", help="An argument (typed as in check).")
+@click.option("--args-json", metavar="JSON", help="All arguments as one JSON object (exact types).")
+@click.option("--audience", metavar="NAME", help="The audience (backend) the call is addressed to.")
+@reports_errors
+def prove_command(token: str, key_path: Path, tool: str, pairs: tuple[str, ...], args_json: str | None,
+                  audience: str | None) -> None:
+    """Print a proof of possession for one call of TOKEN (or - for stdin), valid for about a minute.
+
+    The proof binds the token, the tool, the exact arguments and the audience;
+    send it with the call (HTTP header Capkit-Proof, MCP _meta).
+
+    \b
+    Example:
+      PROOF=$(capkit prove "$TOKEN" --key payer.key --tool bank.transfer --arg amount=50)
+    """
+    parsed = parse_token(read_token_text(token))
+    invocation = Invocation(tool, build_args(pairs, args_json), audience)
+    click.echo(Proof.create(load_agent_key(key_path), parsed, invocation).serialize())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.table import Table
 
-from capkit import Invocation, Keyring, Token, Verifier, mint
-from capkit.caveats import Eq, Expires, Max, OneOf, Tools
+from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint
+from capkit.caveats import Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
+from capkit.holder import delegation_message
 from capkit.token import binary
 from capkit import _b64
 
@@ -31,29 +32,51 @@ def run_demo(home: Path, now: int) -> dict[str, Any]:
     """Run the scenario in ``home``; return what happened as data."""
     keyring = Keyring.generate(now=now)
     keyring.save(home / "keys.json")
-    verifier = Verifier(keyring, clock=lambda: now)
+    planner, payer, thief = AgentKey.generate(), AgentKey.generate(), AgentKey.generate()
+    planner.save(home / "planner.key")
+    payer.save(home / "payer.key")
+    verifier = Verifier(keyring, clock=lambda: now)  # holder-bound tokens only (bearer tokens refused)
 
-    # The person grants the planner agent exactly the task.
-    grant = mint(keyring, Tools("bank.transfer"), OneOf("recipient", ["landlord"]), Max("amount", 1250),
-                 Eq("currency", "USD"), Expires(now + 86400), location="bank")
-    # The planner narrows it for the payments sub-agent: 15 minutes, and the rent reference.
-    sub_token = grant.attenuate(Eq("reference", "RENT-2026-12"), Expires(now + 900))
+    # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most.
+    grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Tools("bank.transfer"),
+                 OneOf("recipient", ["landlord"]), Max("amount", 1250), Eq("currency", "USD"),
+                 Expires(now + 86400), location="bank")
+    # The planner delegates to the payments sub-agent: 15 minutes, and the rent reference.
+    sub_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12"), Expires(now + 900))
     widened = sub_token.attenuate(Max("amount", 100000))  # a hijacked sub-agent "widens" its token
+    forged_delegation = sub_token.attenuate(Delegate(thief.public_key, thief.sign(
+        delegation_message(sub_token.signature, thief.public_key, 2))))
+    captured = Invocation("bank.transfer", RENT, at=now)
+    captured_proof = Proof.create(payer, sub_token, captured, at=now).serialize()
+
+    def signed_by(key: AgentKey | None) -> Callable[[Any, Invocation], str | None]:
+        return lambda token, call: None if key is None else Proof.create(key, token, call, at=call.at).serialize()
 
     steps = [
-        ("sub-agent", "pays the rent as planned", sub_token, "bank.transfer", RENT, now),
-        ("injected", "pay the attacker instead", sub_token, "bank.transfer", {**RENT, "recipient": "attacker-llc"}, now),
-        ("injected", "pay ten times the rent", sub_token, "bank.transfer", {**RENT, "amount": 12500}, now),
-        ("injected", "close the account", sub_token, "bank.close_account", {"account": "checking"}, now),
-        ("injected", "widen the token, then pay 12,500", widened, "bank.transfer", {**RENT, "amount": 12500}, now),
-        ("forger", "drop the recipient caveat", _drop_caveat(sub_token, 1), "bank.transfer",
-         {**RENT, "recipient": "attacker-llc"}, now),
-        ("sub-agent", "pays again two days later", sub_token, "bank.transfer", RENT, now + 2 * 86400),
+        ("payer", "pays the rent as planned", sub_token, "bank.transfer", RENT, now, signed_by(payer)),
+        ("injected", "pay the attacker instead", sub_token, "bank.transfer", {**RENT, "recipient": "attacker-llc"}, now,
+         signed_by(payer)),
+        ("injected", "pay ten times the rent", sub_token, "bank.transfer", {**RENT, "amount": 12500}, now,
+         signed_by(payer)),
+        ("injected", "close the account", sub_token, "bank.close_account", {"account": "checking"}, now,
+         signed_by(payer)),
+        ("injected", "widen the token, then pay 12,500", widened, "bank.transfer", {**RENT, "amount": 12500}, now,
+         signed_by(payer)),
+        ("thief", "uses the stolen token (no key)", sub_token, "bank.transfer", RENT, now, signed_by(None)),
+        ("thief", "signs with its own key", sub_token, "bank.transfer", RENT, now, signed_by(thief)),
+        ("thief", "re-delegates the token to itself", forged_delegation, "bank.transfer", RENT, now, signed_by(thief)),
+        ("thief", "replays a captured proof", sub_token, "bank.transfer", RENT, now, lambda t, c: captured_proof),
+        ("forger", "drops the recipient caveat", _drop_caveat(sub_token, 3), "bank.transfer",
+         {**RENT, "recipient": "attacker-llc"}, now, signed_by(payer)),
+        ("payer", "pays again two days later", sub_token, "bank.transfer", RENT, now + 2 * 86400, signed_by(payer)),
     ]
+    # The captured proof was first used by the payer's real call (step 1 used a fresh proof of its own).
+    verifier.authorize(sub_token, captured, captured_proof)
     rows = []
-    for number, (who, what, token, tool, args, at) in enumerate(steps, start=1):
+    for number, (who, what, token, tool, args, at, prove) in enumerate(steps, start=1):
         text = token if isinstance(token, str) else token.serialize()
-        decision = verifier.authorize(text, Invocation(tool, args, at=at))
+        call = Invocation(tool, args, at=at)
+        decision = verifier.authorize(text, call, prove(token if not isinstance(token, str) else sub_token, call))
         rows.append({
             "step": number, "who": who, "what": what, "tool": tool, "args": args,
             "at": "now" if at == now else f"now + {(at - now) // 86400} days",
@@ -64,8 +87,10 @@ def run_demo(home: Path, now: int) -> dict[str, Any]:
     return {
         "task": "pay the December rent of 1,250 USD to the landlord",
         "home": str(home),
+        "agents": {"planner": planner.public_key.fingerprint, "payer": payer.public_key.fingerprint,
+                   "thief": thief.public_key.fingerprint},
         "grant": [c.describe() for c in grant.caveats],
-        "sub_agent_adds": [c.describe() for c in sub_token.caveats[len(grant.caveats):]],
+        "delegation_adds": [c.describe() for c in sub_token.caveats[len(grant.caveats):]],
         "token_id": grant.id,
         "calls": rows,
     }
@@ -81,11 +106,13 @@ def _call_text(row: dict[str, Any]) -> str:
 def demo_command(as_json: bool) -> None:
     """Walk through one task end to end in a temporary home.
 
-    A person grants an agent "pay the December rent of 1,250 USD to the
-    landlord"; the agent narrows the token for a payments sub-agent; the bank's
-    verifier allows the planned payment and refuses prompt-injected calls
-    (another recipient, a larger amount, another tool, a widened or forged
-    token, after expiry), each with its reason.
+    A person grants a planner agent "pay the December rent of 1,250 USD to
+    the landlord", bound to the planner's key; the planner delegates a
+    narrower token to a payments sub-agent; the bank's verifier allows the
+    planned payment and refuses prompt-injected calls (another recipient, a
+    larger amount, another tool, a widened token), a thief holding the stolen
+    token (without the key, with its own key, re-delegating it, replaying a
+    proof), a forged token and a late call, each with its reason.
 
     \b
     Example:
@@ -99,8 +126,10 @@ def demo_command(as_json: bool) -> None:
         return
     out = console(min_width=130)
     out.print(f"[bold]Task:[/bold] {result['task']}")
-    out.print("[bold]Grant[/bold] (minted by the person, location 'bank'): " + "; ".join(result["grant"]))
-    out.print("[bold]Sub-agent token[/bold] adds: " + "; ".join(result["sub_agent_adds"]))
+    agents = result["agents"]
+    out.print(f"[bold]Agents[/bold]: planner {agents['planner']}, payer {agents['payer']} (thief {agents['thief']})")
+    out.print("[bold]Grant[/bold] (minted by the person for the planner, location 'bank'): " + "; ".join(result["grant"]))
+    out.print("[bold]Planner delegates to the payer[/bold], adding: " + "; ".join(result["delegation_adds"]))
     table = Table(title="What the bank's verifier decided", show_lines=True)
     table.add_column("#")
     table.add_column("who: intent, and the call", ratio=2, overflow="fold")
@@ -113,3 +142,4 @@ def demo_command(as_json: bool) -> None:
     out.print(table)
     denied = sum(not r["allowed"] for r in result["calls"])
     out.print(f"{len(result['calls']) - denied} allowed, {denied} denied; no model took part in any decision.")
+    out.print("Try it yourself: capkit --help shows a session with agent keys, delegate and check --key.")

@@ -8,8 +8,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from capkit import BadSignature, MalformedToken, Token, UnknownKey, Verifier
-from capkit.caveats import Expires, NotBefore, UnknownCaveat
+from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
+from capkit.caveats import Delegate, Expires, Holder, NotBefore, UnknownCaveat
 from capkit.timefmt import format_instant
 
 from ..errors import EXIT_DENIED, reports_errors
@@ -17,33 +17,57 @@ from ..home import home_option, keyring_path, load_keyring
 from ..io import console, parse_token, print_json, read_token_text
 
 
-def _signature(token: Token, home: Path | None) -> dict[str, Any]:
+def _signature(token: Token, home: Path | None) -> tuple[dict[str, Any], VerifiedChain | None]:
     path = keyring_path(home)
     if not path.exists():
         return {"checked": False, "valid": None, "code": None,
-                "message": f"signature not checked: no keyring at {path}"}
+                "message": f"signature not checked: no keyring at {path}"}, None
     try:
-        Verifier(load_keyring(home)).verify_chain(token)
-    except (MalformedToken, UnknownKey, BadSignature) as exc:
-        return {"checked": True, "valid": False, "code": exc.code, "message": f"signature does NOT verify: {exc.message}"}
-    return {"checked": True, "valid": True, "code": None, "message": f"signature verifies with the keyring at {path}"}
+        verified = Verifier(load_keyring(home)).verify_chain(token)
+    except (MalformedToken, UnknownKey, BadSignature, BadDelegation) as exc:
+        return {"checked": True, "valid": False, "code": exc.code,
+                "message": f"signature does NOT verify: {exc.message}"}, None
+    return {"checked": True, "valid": True, "code": None,
+            "message": f"signature and delegations verify with the keyring at {path}"}, verified
+
+
+def _stated_hops(token: Token) -> list[int]:
+    """Hop of each caveat as the token states it (delegations counted, not verified)."""
+    hops, hop = [], 0
+    for caveat in token.caveats:
+        hops.append(hop)
+        hop += isinstance(caveat, Delegate)
+    return hops
 
 
 def describe_token(token: Token, home: Path | None) -> dict[str, Any]:
     """Everything inspect shows, as JSON-ready data (never the signature or a key)."""
     expiries = [c.at for c in token.caveats if isinstance(c, Expires)]
     starts = [c.at for c in token.caveats if isinstance(c, NotBefore)]
+    signature, verified = _signature(token, home)
+    if verified is not None:
+        hops = list(verified.hops)
+        chain = [{"hop": h.hop, "holder": h.holder} for h in verified.chain]
+    else:
+        hops = _stated_hops(token)
+        holders = [c.public_key.fingerprint for c in token.caveats if isinstance(c, Holder)][:1] or [None]
+        chain = [{"hop": 0, "holder": holders[0]}] + [
+            {"hop": i, "holder": c.to.fingerprint}
+            for i, c in enumerate((c for c in token.caveats if isinstance(c, Delegate)), start=1)
+        ]
     return {
         "token_id": token.id,
         "key_id": token.key_id,
         "location": token.location,
         "expires": format_instant(min(expiries)) if expiries else None,
         "not_before": format_instant(max(starts)) if starts else None,
-        "signature": _signature(token, home),
+        "signature": signature,
+        "chain": chain,
+        "holder": chain[-1]["holder"],
         "caveats": [
             {
                 "index": i,
-                "hop": 0,
+                "hop": hops[i - 1],
                 "kind": caveat.kind if not isinstance(caveat, UnknownCaveat) else None,
                 "caveat": None if isinstance(caveat, UnknownCaveat) else caveat.to_json(),
                 "text": caveat.describe(),
@@ -81,6 +105,9 @@ def inspect_command(token: str, home: Path | None, as_json: bool) -> None:
         out.print(f"expires   {info['expires'] or 'never (no expiry caveat)'}")
         if info["not_before"]:
             out.print(f"from      {info['not_before']}")
+        out.print("holders   " + " -> ".join(
+            f"hop {h['hop']}: " + (f"agent {h['holder']}" if h["holder"] else "bearer (no holder)")
+            for h in info["chain"]))
         out.print(info["signature"]["message"])
         table = Table(title="caveats (every one must hold)")
         for column in ("#", "hop", "kind", "grants"):

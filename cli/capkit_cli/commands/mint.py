@@ -14,6 +14,7 @@ from ..caveat_options import caveat_options, caveats_from_flags
 from ..errors import InputError, reports_errors
 from ..home import home_option, load_keyring
 from ..io import parse_token, read_token_text
+from .agent import load_agent_key
 
 DEFAULT_LOCATION = "default"
 
@@ -65,3 +66,28 @@ def attenuate_command(token: str, **flags: Any) -> None:
     if not caveats:
         raise InputError("state at least one caveat to add")
     click.echo(parent.attenuate(*caveats).serialize())
+
+
+@click.command("delegate")
+@click.argument("token")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The current holder's agent key file.")
+@click.option("--to", "to", required=True, metavar="PUBKEY", help="The sub-agent's public key (capkit_pk_...).")
+@caveat_options
+@reports_errors
+def delegate_command(token: str, key_path: Path, to: str, **flags: Any) -> None:
+    """Hand TOKEN (or - for stdin) to a sub-agent, narrowed by any caveat flags.
+
+    Needs the current holder's key: the new delegation caveat is its signature
+    over the token, the sub-agent's key and the hop number. Only the sub-agent
+    can then use the result.
+
+    \b
+    Example: the planner gives the payer 10 minutes and at most 50
+      capkit delegate "$TOKEN" --key planner.key --to "$PAYER" --max amount=50 --expires 10m
+    """
+    parent = parse_token(read_token_text(token))
+    location, caveats = caveats_from_flags(flags, now=int(time.time()))
+    if location is not None and location != parent.location:
+        raise InputError(f"the grant file's location {location} differs from the token's location {parent.location}")
+    click.echo(parent.delegate(load_agent_key(key_path), to, *caveats).serialize())

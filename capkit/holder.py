@@ -1,0 +1,207 @@
+"""Agent keys, proofs of possession, and delegation signatures (Ed25519).
+
+A token may name a *holder*: the public key of the agent allowed to use it.
+Each call then carries a ``Proof``: the holder's Ed25519 signature over a
+domain-separated message binding the token's tail signature, the digest of
+the exact invocation, the time and a one-time nonce. Delegating to a
+sub-agent appends a ``Delegate`` caveat signed by the current holder, so a
+thief holding the token text cannot re-delegate it to itself.
+
+Signed messages (specs/SPEC.md §16, byte by byte)::
+
+    delegation = "capkit/v1/delegate" 0x00 || previous tail signature (32)
+                 || new holder public key (32) || hop number (uint32 big-endian)
+    proof      = "capkit/v1/proof" 0x00 || token tail signature (32)
+                 || invocation digest (32) || time (int64 big-endian Unix seconds)
+                 || nonce (16)
+
+Private keys live in the agent runtime and its key file (mode 0600), never in
+a model's context; ``repr`` never shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import _b64
+from .errors import CapkitError, InsecureKeyFile, KeyringError
+from .invocation import Invocation, invocation_digest
+from .keys import check_key_file_mode
+from .publickey import MalformedKey, PublicKey
+
+PROOF_PREFIX = "capkit_proof_"
+DELEGATION_DOMAIN = b"capkit/v1/delegate\x00"
+PROOF_DOMAIN = b"capkit/v1/proof\x00"
+PROOF_VERSION = 1
+NONCE_BYTES = 16
+_PROOF_BYTES = 1 + 32 + 8 + NONCE_BYTES + 64
+AGENT_KEY_FORMAT = "capkit-agent-key"
+
+
+class MalformedProof(CapkitError):
+    """A proof is not in capkit's format."""
+
+    code = "bad_proof"
+
+
+class DelegationError(CapkitError):
+    """A delegation cannot be made (wrong key, bearer token, depth limit)."""
+
+    code = "bad_delegation"
+
+
+class AgentKey:
+    """An agent's Ed25519 key pair. Generate, save (0600), load; sign delegations and proofs."""
+
+    __slots__ = ("_private", "public_key")
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key = PublicKey(private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+    @classmethod
+    def generate(cls) -> "AgentKey":
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> "AgentKey":
+        """A key from its 32-byte seed (for test vectors and secret managers)."""
+        if not isinstance(seed, bytes) or len(seed) != 32:
+            raise MalformedKey("an agent key seed is 32 bytes")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def sign(self, message: bytes) -> bytes:
+        """Ed25519 signature of ``message``."""
+        return self._private.sign(message)
+
+    def __repr__(self) -> str:
+        return f"AgentKey({self.public_key.fingerprint})"
+
+    def _seed(self) -> bytes:
+        return self._private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                           serialization.NoEncryption())
+
+    def save(self, path: "str | os.PathLike[str]", *, overwrite: bool = False) -> None:
+        """Write the key to ``path`` with mode 0600 (atomically; refuses to overwrite unless asked)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise KeyringError(f"key file {path} already exists")
+        doc = {"format": AGENT_KEY_FORMAT, "version": 1, "private_key": _b64.encode(self._seed()),
+               "public_key": self.public_key.text}
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=2)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise KeyringError(f"cannot write key file {path}: {exc.strerror}") from None
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "AgentKey":
+        """Read an agent key file; refuse one that group or others may access."""
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise KeyringError(f"cannot open agent key file {path}: {exc.strerror}") from None
+        try:
+            check_key_file_mode(path, os.fstat(fd))
+            data = os.read(fd, 65536)
+        except InsecureKeyFile:
+            raise
+        except OSError as exc:
+            raise KeyringError(f"cannot read agent key file {path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if doc.get("format") != AGENT_KEY_FORMAT or doc.get("version") != 1:
+                raise ValueError
+            key = cls.from_seed(_b64.decode(doc["private_key"]))
+            if key.public_key.text != doc["public_key"]:
+                raise ValueError
+        except (ValueError, KeyError, TypeError, AttributeError, MalformedKey):
+            raise KeyringError(f"{path} is not a valid capkit agent key file") from None
+        return key
+
+
+# ---------------------------------------------------------------- messages
+
+
+def delegation_message(previous_signature: bytes, to: PublicKey, hop: int) -> bytes:
+    """What the current holder signs to hand the token to ``to`` as the holder of ``hop``."""
+    return DELEGATION_DOMAIN + previous_signature + to.raw + hop.to_bytes(4, "big")
+
+
+def proof_message(token_signature: bytes, digest: bytes, at: int, nonce: bytes) -> bytes:
+    """What the holder signs for one call."""
+    return PROOF_DOMAIN + token_signature + digest + at.to_bytes(8, "big", signed=True) + nonce
+
+
+# ------------------------------------------------------------------ proofs
+
+
+@attrs.frozen(repr=False)
+class Proof:
+    """A proof of possession for one call: the signer's public key, time, nonce and signature."""
+
+    public_key: PublicKey
+    at: int
+    nonce: bytes
+    signature: bytes
+
+    @classmethod
+    def create(cls, agent_key: AgentKey, token: Any, invocation: Invocation, *, at: int | None = None,
+               nonce: bytes | None = None) -> "Proof":
+        """Sign ``invocation`` (tool, arguments, audience) for ``token`` with the holder's key.
+
+        ``token`` is a ``Token`` or its text. ``at`` defaults to now; ``nonce`` to 16 random bytes.
+        """
+        from .token import Token
+
+        parsed = token if isinstance(token, Token) else Token.parse(token)
+        at = int(time.time()) if at is None else int(at)
+        nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+        if len(nonce) != NONCE_BYTES:
+            raise MalformedProof("a proof nonce is 16 bytes")
+        message = proof_message(parsed.signature, invocation_digest(invocation), at, nonce)
+        return cls(agent_key.public_key, at, nonce, agent_key.sign(message))
+
+    def serialize(self) -> str:
+        """``capkit_proof_`` + base64url(version, public key, time, nonce, signature): 175 characters."""
+        return PROOF_PREFIX + _b64.encode(
+            bytes((PROOF_VERSION,)) + self.public_key.raw + self.at.to_bytes(8, "big", signed=True)
+            + self.nonce + self.signature)
+
+    @classmethod
+    def parse(cls, data: "str | Proof") -> "Proof":
+        """A proof from its text form; raise ``MalformedProof``."""
+        if isinstance(data, Proof):
+            return data
+        if not isinstance(data, str) or len(data) > 256 or not data.startswith(PROOF_PREFIX):
+            raise MalformedProof("a proof is text starting with 'capkit_proof_'")
+        try:
+            raw = _b64.decode(data[len(PROOF_PREFIX):])
+        except ValueError:
+            raise MalformedProof("a proof is capkit_proof_ and unpadded base64url") from None
+        if len(raw) != _PROOF_BYTES or raw[0] != PROOF_VERSION:
+            raise MalformedProof("a proof has the wrong length or version")
+        return cls(PublicKey(raw[1:33]), int.from_bytes(raw[33:41], "big", signed=True), raw[41:57], raw[57:])
+
+    def __repr__(self) -> str:
+        return f"Proof(by={self.public_key.fingerprint}, at={self.at})"
