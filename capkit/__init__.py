@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import caveats
 from .decision import ALL_CODES, Code, Decision, Hop, Reason
 from .errors import (
+    AuthorizationDenied,
     BadDelegation,
     BadSignature,
     CapkitError,
@@ -24,6 +25,7 @@ from .errors import (
 from .holder import AgentKey, Proof
 from .invocation import Invocation
 from .publickey import PublicKey
+from .state import StoreUnavailable, open_store
 from .keys import KeyInfo, Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .token import Token, mint
@@ -34,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_CODES",
     "AgentKey",
+    "AuthorizationDenied",
     "BadDelegation",
     "BadSignature",
     "DEFAULT_LIMITS",
@@ -53,6 +56,7 @@ __all__ = [
     "Proof",
     "PublicKey",
     "Reason",
+    "StoreUnavailable",
     "Token",
     "TokenTooLarge",
     "UnknownKey",
@@ -61,4 +65,5 @@ __all__ = [
     "__version__",
     "caveats",
     "mint",
+    "open_store",
 ]

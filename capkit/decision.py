@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from .caveats import Caveat
+from .state.types import Reservation
 
 
 class Code:
@@ -46,6 +47,11 @@ class Code:
     PROOF_REPLAYED = "proof_replayed"
     BAD_DELEGATION = "bad_delegation"
     DEPTH_EXCEEDED = "depth_exceeded"
+    # shared state
+    REVOKED = "revoked"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    CALLS_EXCEEDED = "calls_exceeded"
+    STATE_UNAVAILABLE = "state_unavailable"
     # the verifier
     INTERNAL_ERROR = "internal_error"
 
@@ -102,6 +108,8 @@ class Hop:
     hop: int
     #: Fingerprint of the agent holding the token at this hop; None for a bearer token.
     holder: str | None
+    #: The hop's id, for revocation: the token id at hop 0, ``TOKENID.SUFFIX`` after a delegation.
+    id: str = ""
 
     def __str__(self) -> str:
         return f"hop {self.hop}: " + (f"agent {self.holder}" if self.holder else "bearer (no holder)")
@@ -117,6 +125,9 @@ class Decision:
     token_id: str | None = None
     #: Who held the token at each hop (from the grant to the current holder), when its chain verified.
     chain: tuple[Hop, ...] = ()
+    #: Room reserved in the store for an allowed call with budgets or call limits: pass the
+    #: decision to ``Verifier.complete`` to commit it (the tool ran) or release it (it failed).
+    reservation: Reservation | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -141,7 +152,9 @@ class Decision:
         return {
             "allowed": self.allowed,
             "token_id": self.token_id,
-            "chain": [{"hop": h.hop, "holder": h.holder} for h in self.chain],
+            "chain": [{"hop": h.hop, "holder": h.holder, "id": h.id} for h in self.chain],
+            "reservation": None if self.reservation is None else {
+                "id": self.reservation.id, "expires_at": self.reservation.expires_at},
             "reasons": [r.to_json() for r in self.reasons],
             "explanation": self.explain(),
         }

@@ -77,3 +77,17 @@ class InvalidInvocation(CapkitError):
     """An invocation is not a well-formed tool call (used when one must be digested)."""
 
     code = "bad_invocation"
+
+
+class AuthorizationDenied(CapkitError):
+    """A call was denied where the caller asked for an exception (``Verifier.authorized``, integrations).
+
+    ``decision`` carries every reason; the message is its explanation.
+    """
+
+    code = "denied"
+
+    def __init__(self, decision: "object") -> None:
+        super().__init__(decision.explain())  # type: ignore[attr-defined]
+        self.decision = decision
+        self.token_id = getattr(decision, "token_id", None)

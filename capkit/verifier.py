@@ -25,27 +25,80 @@ checks (time, arguments, proof) run every time. Replacing the keyring
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Callable
 
 import attrs
 
-from .caveats import REGISTRY, Caveat, Delegate, Holder, MaxDepth, Registry
+import hashlib
+from contextlib import contextmanager
+from typing import Iterator
+
+from . import _b64
+from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Holder, MaxDepth, Registry
+from .caveats.limits import describe_window, period_of, rolling_seconds
+from .caveats.base import Failure
 from .decision import Code, Decision, Hop, Reason
-from .errors import BadDelegation, BadSignature, CapkitError, MalformedToken, UnknownKey
+from .errors import AuthorizationDenied, BadDelegation, BadSignature, CapkitError, MalformedToken, UnknownKey
 from .holder import MalformedProof, Proof, delegation_message, proof_message
 from .invocation import InvocationProblem, invocation_digest, validate
 from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .publickey import PublicKey
-from .replay import MemoryReplayCache, ReplayCache
+from .state import MemoryStore, Store, StoreUnavailable
+from .state.types import Meter, StateRequest, Usage, family_of
 from .token import Token, chain
 from .token.binary import decode as decode_binary
 from .token.token import decode_fields, decode_text
 
+_HOP_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{8})?", re.ASCII)
+
+
+def _plain(value: object) -> str:
+    from .caveats._fields import show
+
+    return show(value)
+
+
 #: Default freshness window of proofs, in seconds, in both directions (clock skew).
 PROOF_WINDOW = 60
+#: Default lease of a reservation: an uncommitted one is released after this many seconds.
+RESERVATION_TIMEOUT = 300
+
+
+def hop_id(token_id: str, delegation_signature: bytes) -> str:
+    """The id of the hop a delegation starts: ``TOKENID.SUFFIX`` (8 characters derived from its signature)."""
+    return token_id + "." + _b64.encode(hashlib.sha256(b"capkit/v1/hop\x00" + delegation_signature).digest()[:6])
+
+
+def meter_key(token_id: str, signature_after: bytes) -> str:
+    """The id of a budget or call counter: unique to the exact chain prefix that ends with its caveat."""
+    return _b64.encode(hashlib.sha256(b"capkit/v1/meter\x00" + token_id.encode() + signature_after).digest()[:18])
+
+
+@attrs.frozen
+class MeteredCaveat:
+    """A budget or call limit of a verified chain, with the id of its counter."""
+
+    index: int
+    caveat: "Budget | CallLimit"
+    key: str
+
+
+@attrs.frozen
+class BudgetStatus:
+    """What ``Verifier.budgets`` reports for one budget or call limit of a token."""
+
+    caveat_index: int
+    caveat: "Budget | CallLimit"
+    hop: int
+    agent: str | None
+    period: str
+    cap: "object"
+    committed: "object"
+    reserved: "object"
 
 
 @attrs.frozen
@@ -68,6 +121,13 @@ class VerifiedChain:
     failures: tuple[Reason, ...]
     #: The tail signature, which proofs bind.
     signature: bytes = attrs.field(repr=False)
+    #: Budgets and call limits, with their counters' ids.
+    metered: tuple[MeteredCaveat, ...] = ()
+
+    @property
+    def hop_ids(self) -> tuple[str, ...]:
+        """The id of every hop, from the grant's token id to the current holder's."""
+        return tuple(h.id for h in self.chain)
 
     @property
     def depth(self) -> int:
@@ -82,9 +142,11 @@ class Verifier:
     keyring for a backend that serves one location). ``clock`` returns Unix
     seconds and is used when an invocation carries no time. Bearer tokens (no
     holder) are refused unless ``allow_bearer`` is true. Proofs must be within
-    ``proof_window`` seconds of the call's time, either way; their nonces are
-    recorded in ``replay_cache`` (in memory by default; pass a shared one when
-    several verifiers serve the same tokens).
+    ``proof_window`` seconds of the call's time, either way. ``store`` keeps
+    proof nonces, budgets, call counts and revocations (``capkit.state``; in
+    this process's memory by default: pass a shared store when several
+    verifiers serve the same tokens). A reservation not committed or released
+    within ``reservation_timeout`` seconds is released.
     """
 
     def __init__(
@@ -93,7 +155,8 @@ class Verifier:
         *,
         allow_bearer: bool = False,
         proof_window: int = PROOF_WINDOW,
-        replay_cache: ReplayCache | None = None,
+        store: Store | None = None,
+        reservation_timeout: float = RESERVATION_TIMEOUT,
         limits: Limits = DEFAULT_LIMITS,
         registry: Registry = REGISTRY,
         clock: Callable[[], float] = time.time,
@@ -106,7 +169,10 @@ class Verifier:
         self._keyring = keyring
         self._allow_bearer = bool(allow_bearer)
         self._proof_window = proof_window
-        self._replay = MemoryReplayCache() if replay_cache is None else replay_cache
+        if not 0 < reservation_timeout <= 86400:
+            raise CapkitError("reservation_timeout must be between 0 and 86400 seconds")
+        self._store: Store = MemoryStore() if store is None else store
+        self._lease = float(reservation_timeout)
         self._limits = limits
         self._registry = registry
         self._clock = clock
@@ -119,6 +185,11 @@ class Verifier:
     def keyring(self) -> Keyring:
         """The keyring tokens are verified with."""
         return self._keyring
+
+    @property
+    def store(self) -> Store:
+        """The store holding nonces, budgets, call counts and revocations."""
+        return self._store
 
     def use_keyring(self, keyring: Keyring) -> None:
         """Verify with ``keyring`` from now on (rotation, removal); cached chains of the old one no longer apply."""
@@ -165,9 +236,9 @@ class Verifier:
             k0 = keyring.chain_key(identifier.key_id, location)
         except UnknownKey as exc:
             raise UnknownKey(exc.message, token_id=identifier.token_id) from None
-        structural = any(c.structural for c in caveats)
+        structural = any(c.structural or c.metered for c in caveats)
         if structural:
-            # Delegations sign the chain's intermediate signatures: keep them all.
+            # Delegations and counters use the chain's intermediate signatures: keep them all.
             signatures = chain.signatures(k0, identifier_bytes, encoded)
             valid = chain.matches(signatures[-1], signature)
         else:
@@ -180,7 +251,7 @@ class Verifier:
             )
         if not structural:
             return VerifiedChain(identifier.token_id, identifier.key_id, location, caveats, (0,) * len(caveats),
-                                 (None,) * len(caveats), (Hop(0, None),), None, (), signature)
+                                 (None,) * len(caveats), (Hop(0, None, identifier.token_id),), None, (), signature)
         return self._walk_holders(identifier.token_id, identifier.key_id, location, caveats, encoded, signatures,
                                   signature)
 
@@ -190,8 +261,9 @@ class Verifier:
         hop = 0
         hops: list[int] = []
         agents: list[str | None] = []
-        links = [Hop(0, None)]
+        links = [Hop(0, None, token_id)]
         depth_caveats: list[tuple[int, int, int]] = []
+        metered: list[MeteredCaveat] = []
         for index, caveat in enumerate(caveats):
             hops.append(hop)
             agents.append(holder.fingerprint if holder is not None and hop > 0 else None)
@@ -201,7 +273,7 @@ class Verifier:
                         f"caveat {index + 1} names another holder; a holder changes only through a signed delegation",
                         token_id=token_id)
                 holder = caveat.public_key
-                links[0] = Hop(0, holder.fingerprint)
+                links[0] = Hop(0, holder.fingerprint, token_id)
             elif isinstance(caveat, Delegate):
                 if holder is None:
                     raise BadDelegation(f"caveat {index + 1} delegates a token that has no holder", token_id=token_id)
@@ -211,9 +283,11 @@ class Verifier:
                         f"token's holder at that point (agent {holder.fingerprint})", token_id=token_id)
                 hop += 1
                 holder = caveat.to
-                links.append(Hop(hop, holder.fingerprint))
+                links.append(Hop(hop, holder.fingerprint, hop_id(token_id, caveat.signature)))
             elif isinstance(caveat, MaxDepth):
                 depth_caveats.append((index, caveat.n, hop))
+            elif caveat.metered:
+                metered.append(MeteredCaveat(index, caveat, meter_key(token_id, signatures[index + 1])))  # type: ignore[arg-type]
         failures = tuple(
             Reason(Code.DEPTH_EXCEEDED,
                    f"the token went through {hop} delegation{'s' if hop != 1 else ''}; at most {limit} allowed",
@@ -221,7 +295,7 @@ class Verifier:
             for index, limit, at_hop in depth_caveats if hop > limit
         )
         return VerifiedChain(token_id, key_id, location, caveats, tuple(hops), tuple(agents), tuple(links),
-                             holder, failures, signature)
+                             holder, failures, signature, tuple(metered))
 
     def _delegation_signed(self, holder: PublicKey, caveat: Delegate, encoded: bytes, previous: bytes,
                            hop: int) -> bool:
@@ -280,11 +354,124 @@ class Verifier:
                                       verified.agents[index]))
         if reasons:
             return Decision(False, tuple(reasons), verified.token_id, verified.chain)
-        if accepted is not None and not self._replay.add(accepted.nonce, accepted.at + self._proof_window, call.at):
-            return Decision(False, (Reason(Code.PROOF_REPLAYED,
-                                           "this proof was already used; every call needs a fresh proof"),),
+        return self._decide_with_state(verified, call, accepted)
+
+    def _decide_with_state(self, verified: VerifiedChain, call: "object", accepted: Proof | None) -> Decision:
+        """Steps 10-11: revocation, nonce and every budget and counter, atomically in the store."""
+        meters = []
+        by_key: dict[str, MeteredCaveat] = {}
+        for item in verified.metered:
+            amount = item.caveat.amount(call)  # type: ignore[arg-type]
+            assert not isinstance(amount, Failure)  # checked with the other caveats
+            period = period_of(item.caveat.window, call.at)  # type: ignore[attr-defined]
+            key = item.key + (":" + period if period else "")
+            by_key[key] = item
+            meters.append(Meter(key, item.caveat.cap, amount, rolling_seconds(item.caveat.window)))
+        request = StateRequest(
+            verified.token_id, verified.hop_ids, None if accepted is None else accepted.nonce,
+            0.0 if accepted is None else accepted.at + self._proof_window, tuple(meters), self._lease)
+        try:
+            result = self._store.apply(request, call.at)  # type: ignore[attr-defined]
+        except Exception as exc:  # an unreachable, slow or confused store never allows
+            detail = exc.message if isinstance(exc, StoreUnavailable) else type(exc).__name__
+            return Decision(False, (Reason(Code.STATE_UNAVAILABLE,
+                                           f"shared state is unavailable ({detail}); the call is denied"),),
                             verified.token_id, verified.chain)
-        return Decision(True, (), verified.token_id, verified.chain)
+        deny = lambda *reasons: Decision(False, tuple(reasons), verified.token_id, verified.chain)  # noqa: E731
+        if result.revoked is not None:
+            revoked_id, why = result.revoked
+            hop = verified.hop_ids.index(revoked_id) if revoked_id in verified.hop_ids else 0
+            return deny(Reason(Code.REVOKED, f"hop {hop} of this token (id {revoked_id}) was revoked"
+                                             + (f": {why}" if why else "")))
+        if result.replayed:
+            return deny(Reason(Code.PROOF_REPLAYED, "this proof was already used; every call needs a fresh proof"))
+        if result.exceeded:
+            reasons = []
+            for exceeded in result.exceeded:
+                item = by_key[exceeded.key]
+                caveat = item.caveat
+                window = describe_window(caveat.window)
+                if isinstance(caveat, CallLimit):
+                    code, text = Code.CALLS_EXCEEDED, f"the limit of {caveat.n} calls {window} is used up"
+                else:
+                    left = max(caveat.cap - exceeded.used, 0)
+                    code = Code.BUDGET_EXCEEDED
+                    text = (f"{caveat.arg} {_plain(exceeded.amount)} exceeds the budget: {_plain(left)} of "
+                            f"{_plain(caveat.cap)} left {window}")
+                reasons.append(Reason(code, text, item.index + 1, caveat, verified.hops[item.index],
+                                      verified.agents[item.index]))
+            return deny(*reasons)
+        return Decision(True, (), verified.token_id, verified.chain, result.reservation)
+
+    # ------------------------------------------------------- after the tool ran
+
+    def complete(self, decision: Decision, ok: bool) -> bool:
+        """Commit an allowed call's reservation if the tool succeeded (``ok``), else release it.
+
+        Returns False when a commit came too late (the lease ran out and the room
+        was released). Raises ``StoreUnavailable`` if the store cannot be reached:
+        the caller should retry, since an uncommitted spend is released at the
+        end of its lease. Decisions without a reservation need nothing.
+        """
+        reservation = decision.reservation
+        if reservation is None:
+            return True
+        try:
+            if ok:
+                return self._store.commit(reservation, self._clock())
+            return self._store.release(reservation, self._clock())
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"the store failed to {'commit' if ok else 'release'}: {type(exc).__name__}") from None
+
+    @contextmanager
+    def authorized(self, token: "Token | str | bytes", invocation: object,
+                   proof: "Proof | str | None" = None) -> Iterator[Decision]:
+        """Authorize, run the body, then commit (it returned) or release (it raised).
+
+        Raises ``AuthorizationDenied`` (carrying the decision) when the call is
+        denied; the body does not run.
+        """
+        decision = self.authorize(token, invocation, proof)
+        if not decision.allowed:
+            raise AuthorizationDenied(decision)
+        try:
+            yield decision
+        except BaseException:
+            self.complete(decision, ok=False)
+            raise
+        self.complete(decision, ok=True)
+
+    # ------------------------------------------------------------ administration
+
+    def revoke(self, hop_id: str, reason: str | None = None) -> None:
+        """Deny the token whose hop has this id, and every token derived from it, in every verifier
+        sharing this store. Hop ids are shown by ``Decision.chain`` and ``capkit inspect``."""
+        if not isinstance(hop_id, str) or not _HOP_ID.fullmatch(hop_id):
+            raise CapkitError("a hop id is a 22-character token id, optionally followed by . and 8 characters")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise CapkitError("a revocation reason is text of at most 500 characters")
+        self._store.revoke(hop_id, reason, self._clock())
+
+    def budgets(self, token: "Token | str | bytes", at: float | None = None) -> tuple[BudgetStatus, ...]:
+        """Committed and reserved amounts of every budget and call limit of ``token`` (current period)."""
+        verified = self.verify_chain(token)
+        now = self._clock() if at is None else at
+        keys = []
+        for item in verified.metered:
+            period = period_of(item.caveat.window, now)
+            keys.append((item.key + (":" + period if period else ""), rolling_seconds(item.caveat.window)))
+        usages: list[Usage] = self._store.usage(verified.token_id, keys, now) if keys else []
+        return tuple(
+            BudgetStatus(item.index + 1, item.caveat, verified.hops[item.index], verified.agents[item.index],
+                         period_of(item.caveat.window, now), item.caveat.cap, usage.committed, usage.reserved)
+            for item, usage in zip(verified.metered, usages)
+        )
+
+    def close(self) -> None:
+        """Close the store."""
+        self._store.close()
 
     def _check_proof(self, verified: VerifiedChain, holder: PublicKey, invocation: object, now: float,
                      proof: "Proof | str") -> "tuple[Proof | None, Reason | None]":

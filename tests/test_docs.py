@@ -43,13 +43,14 @@ def test_public_api_is_pinned():
     import capkit.caveats
 
     assert sorted(capkit.__all__) == sorted([
-        "ALL_CODES", "AgentKey", "BadDelegation", "BadSignature", "DEFAULT_LIMITS", "CapkitError", "Hop", "Proof",
+        "ALL_CODES", "AgentKey", "AuthorizationDenied", "BadDelegation", "BadSignature", "DEFAULT_LIMITS", "CapkitError", "Hop", "Proof",
         "PublicKey", "Code", "Decision", "InsecureKeyFile", "InvalidCaveat",
         "InvalidInvocation", "Invocation", "KeyInfo", "Keyring", "KeyringError", "Limits", "MalformedToken",
-        "Reason", "Token", "TokenTooLarge", "UnknownKey", "VerifiedChain", "Verifier", "__version__", "caveats", "mint",
+        "Reason", "StoreUnavailable", "Token", "TokenTooLarge", "UnknownKey", "VerifiedChain", "Verifier",
+        "open_store", "__version__", "caveats", "mint",
     ])
     assert sorted(capkit.caveats.__all__) == sorted([
-        "REGISTRY", "Audience", "Call", "Caveat", "Delegate", "Domain", "Eq", "Expires", "Failure", "Glob", "Holder",
+        "REGISTRY", "Audience", "Budget", "Call", "CallLimit", "Caveat", "Delegate", "Domain", "Eq", "Expires", "Failure", "Glob", "Holder",
         "Max", "MaxDepth", "Min", "NotBefore", "OneOf", "PathUnder", "Prefix", "Range", "Registry", "Tools", "UnknownCaveat",
     ])
     for name in capkit.__all__:

@@ -19,7 +19,7 @@ from capkit.errors import InsecureKeyFile, KeyringError
 from capkit.holder import AgentKey, DelegationError, MalformedProof, Proof, delegation_message
 from capkit.invocation import canonical_invocation, invocation_digest
 from capkit.publickey import MalformedKey, PublicKey
-from capkit.replay import MemoryReplayCache
+from capkit.state import MemoryStore, StateRequest
 
 from .conftest import NOW, SECRET
 from .strategies import caveat, invocation
@@ -116,7 +116,9 @@ def test_delegated_token_is_allowed_for_the_sub_agent(verifier, delegated, plann
     assert [(h.hop, h.holder) for h in decision.chain] == [(0, planner.public_key.fingerprint),
                                                            (1, payer.public_key.fingerprint)]
     assert delegated.holder == payer.public_key and delegated.depth == 1
-    assert decision.to_json()["chain"][1] == {"hop": 1, "holder": payer.public_key.fingerprint}
+    assert decision.to_json()["chain"][1] == {"hop": 1, "holder": payer.public_key.fingerprint,
+                                              "id": decision.chain[1].id}
+    assert decision.chain[0].id == delegated.id and decision.chain[1].id.startswith(delegated.id + ".")
 
 
 def test_denials_name_the_hop_and_agent_that_added_the_caveat(verifier, delegated, payer, planner):
@@ -396,15 +398,19 @@ def test_canonical_invocation_and_digest():
     assert invocation_digest(call) != invocation_digest(Invocation("bank.transfer", call.args))
 
 
-def test_replay_cache_forgets_expired_nonces():
-    cache = MemoryReplayCache()
-    assert cache.add(b"n1", expires_at=100, now=0)
-    assert not cache.add(b"n1", expires_at=100, now=50)
-    assert cache.add(b"n1", expires_at=300, now=101)  # expired, so accepted again (the proof is stale by then)
+def test_memory_store_forgets_expired_nonces():
+    store = MemoryStore()
+
+    def add(nonce, expires_at, now):
+        return store.apply(StateRequest("fam", ("fam",), nonce, expires_at, (), 60), now).ok
+
+    assert add(b"n1", 100, 0)
+    assert not add(b"n1", 100, 50)
+    assert add(b"n1", 300, 101)  # expired, so accepted again (the proof is stale by then)
     for i in range(5000):
-        cache.add(i.to_bytes(4, "big"), expires_at=200, now=150)
-    cache.add(b"last", expires_at=1000, now=500)
-    assert len(cache) < 2000
+        add(i.to_bytes(4, "big"), 200, 150)
+    add(b"last", 1000, 500)
+    assert len(store._nonces) < 10
 
 
 # ------------------------------------------------------------- monotonic

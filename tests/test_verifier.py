@@ -154,8 +154,8 @@ def test_decision_invariants():
     with pytest.raises(ValueError):
         Decision(False, ())
     assert Decision.deny("expired", "late").codes == ("expired",)
-    assert Decision(True).to_json() == {"allowed": True, "token_id": None, "chain": [], "reasons": [],
-                                        "explanation": "allowed"}
+    assert Decision(True).to_json() == {"allowed": True, "token_id": None, "chain": [], "reservation": None,
+                                        "reasons": [], "explanation": "allowed"}
 
 
 def test_reason_codes_are_stable():
@@ -164,6 +164,7 @@ def test_reason_codes_are_stable():
         "bad_invocation", "tool_not_granted", "arg_missing", "arg_invalid", "arg_not_allowed", "arg_out_of_range",
         "expired", "not_yet_valid", "wrong_audience", "internal_error", "bearer_not_allowed", "proof_missing",
         "bad_proof", "wrong_holder", "proof_stale", "proof_replayed", "bad_delegation", "depth_exceeded",
+        "revoked", "budget_exceeded", "calls_exceeded", "state_unavailable",
     }
 
 
@@ -220,3 +221,11 @@ def test_verify_chain_is_public_and_typed(keyring, verifier, rent_token):
     with pytest.raises(BadSignature) as bad:
         Verifier(Keyring.from_secret(bytes(32), key_id="k1")).verify_chain(rent_token)
     assert bad.value.code == "bad_signature" and bad.value.token_id == rent_token.id
+
+
+def test_denial_sentence_for_an_extreme_decimal_argument(verifier, keyring):
+    """Found by hypothesis: quoting a Decimal with more places than an amount may have must not crash."""
+    token = mint(keyring, OneOf("recipient", ["landlord"]), location="bank")
+    decision = verifier.authorize(token, Invocation("x", {"recipient": Decimal("9.9999776301E-10")}, at=NOW))
+    assert decision.codes == ("arg_invalid",)
+    assert "9.9999776301E-10" in decision.reasons[0].message

@@ -9,17 +9,20 @@ from __future__ import annotations
 from .arguments import Domain, Eq, Glob, Max, Min, OneOf, PathUnder, Prefix, Range
 from .base import Call, Caveat, Failure, Registry, UnknownCaveat
 from .delegation import Delegate, Holder, MaxDepth
+from .limits import Budget, CallLimit
 from .scope import Audience, Expires, NotBefore, Tools
 
 REGISTRY = Registry(
     (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience,
-     Holder, Delegate, MaxDepth)
+     Holder, Delegate, MaxDepth, Budget, CallLimit)
 )
 
 __all__ = [
     "REGISTRY",
     "Audience",
+    "Budget",
     "Call",
+    "CallLimit",
     "Caveat",
     "Delegate",
     "Domain",

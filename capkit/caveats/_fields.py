@@ -86,7 +86,10 @@ def show(value: Any) -> str:
         shown = value if len(value) <= _SHOW_CHARS else value[:_SHOW_CHARS] + "…"
         return "'" + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown) + "'"
     if isinstance(value, Decimal):
-        return format_amount(value)
+        try:
+            return format_amount(value)
+        except (AmountError, ArithmeticError):
+            return str(value)[:_SHOW_CHARS]
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, (int, float)):

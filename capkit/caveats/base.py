@@ -56,6 +56,8 @@ class Caveat:
     json_optional: ClassVar[frozenset[str]] = frozenset()
     #: True for caveats about the chain of holders, which the verifier enforces itself.
     structural: ClassVar[bool] = False
+    #: True for caveats that consume shared state (budgets, call limits) when a call is allowed.
+    metered: ClassVar[bool] = False
 
     def to_json(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,0 +1,268 @@
+"""``PostgresStore``: durable shared state for many machines (``postgresql://...``, psycopg 3).
+
+Each decision is one call of a PL/pgSQL function (one round trip, one
+transaction) that runs the ledger algorithm of ``capkit.state.ledger`` in the
+server: the meter rows a call touches are locked in key order (no deadlocks
+between concurrent calls), and a denied call leaves nothing behind (its work
+runs in a sub-transaction that is rolled back). Amounts are ``numeric``:
+exact. Schema creation and migration are automatic and versioned, under an
+advisory lock so that many processes may start at once.
+
+Timeouts: connecting, each statement, each lock wait and unacknowledged TCP
+data are bounded by ``timeout``; a broken connection is replaced on the next
+call. Any failure raises ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from decimal import Decimal
+
+from . import ledger
+from .types import ZERO, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, Usage
+
+SCHEMA_VERSION = 1
+_LOCK_ID = 0x636B6974  # "ckit": the advisory lock that serializes migrations
+
+_MIGRATIONS = {
+    1: """
+CREATE TABLE capkit.meters (key text PRIMARY KEY, total numeric NOT NULL);
+CREATE TABLE capkit.reservations (id text PRIMARY KEY, family text NOT NULL, state text NOT NULL,
+    at double precision NOT NULL, expires_at double precision NOT NULL);
+CREATE INDEX reservations_pending ON capkit.reservations (expires_at) WHERE state = 'reserved';
+CREATE TABLE capkit.entries (reservation text NOT NULL, meter text NOT NULL, amount numeric NOT NULL,
+    at double precision NOT NULL, windowed boolean NOT NULL, live boolean NOT NULL,
+    PRIMARY KEY (reservation, meter));
+CREATE INDEX entries_live ON capkit.entries (meter, at) WHERE live;
+CREATE TABLE capkit.nonces (family text NOT NULL, nonce bytea NOT NULL, expires_at double precision NOT NULL,
+    PRIMARY KEY (family, nonce));
+CREATE INDEX nonces_expiry ON capkit.nonces (expires_at);
+CREATE TABLE capkit.revocations (id text PRIMARY KEY, reason text, revoked_at double precision NOT NULL);
+
+-- Give back a reservation's live entries; the caller holds the locks of its meters.
+CREATE FUNCTION capkit.release_one(p_id text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE capkit.reservations SET state = 'released' WHERE id = p_id AND state = 'reserved';
+    IF NOT FOUND THEN RETURN false; END IF;
+    UPDATE capkit.meters m SET total = m.total - e.amount
+        FROM capkit.entries e WHERE e.reservation = p_id AND e.live AND m.key = e.meter;
+    UPDATE capkit.entries SET live = false WHERE reservation = p_id;
+    RETURN true;
+END $$;
+
+CREATE FUNCTION capkit.apply(p_family text, p_ids text[], p_nonce bytea, p_nonce_expires double precision,
+        p_keys text[], p_caps numeric[], p_amounts numeric[], p_windows integer[],
+        p_lease double precision, p_now double precision, p_rid text)
+    RETURNS TABLE (outcome text, key text, used numeric, detail text) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_reason text; v_id text; v_stale text[]; v_total numeric; v_inserted integer;
+    v_exceeded_keys text[] := '{}'; v_exceeded_used numeric[] := '{}'; i integer;
+BEGIN
+    SELECT r.id, r.reason INTO v_id, v_reason FROM capkit.revocations r WHERE r.id = ANY(p_ids) LIMIT 1;
+    IF FOUND THEN RETURN QUERY SELECT 'revoked'::text, v_id, NULL::numeric, v_reason; RETURN; END IF;
+    BEGIN  -- a sub-transaction: rolled back (nonce and all) unless the call is allowed
+        IF p_nonce IS NOT NULL THEN
+            INSERT INTO capkit.nonces AS n (family, nonce, expires_at) VALUES (p_family, p_nonce, p_nonce_expires)
+                ON CONFLICT (family, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                WHERE n.expires_at <= p_now;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+            IF v_inserted = 0 THEN RAISE EXCEPTION USING ERRCODE = 'CK001'; END IF;
+        END IF;
+        IF array_length(p_keys, 1) IS NOT NULL THEN
+            SELECT array_agg(DISTINCT r.id ORDER BY r.id) INTO v_stale FROM capkit.reservations r
+                JOIN capkit.entries e ON e.reservation = r.id
+                WHERE r.state = 'reserved' AND r.expires_at <= p_now AND e.meter = ANY(p_keys);
+            -- Lock every meter touched, in key order, before changing any total.
+            INSERT INTO capkit.meters (key, total)
+                SELECT k, 0 FROM unnest(p_keys) AS k ORDER BY k ON CONFLICT (key) DO NOTHING;
+            PERFORM 1 FROM capkit.meters m WHERE m.key IN (
+                SELECT unnest(p_keys) UNION SELECT e.meter FROM capkit.entries e WHERE e.reservation = ANY(v_stale)
+            ) ORDER BY m.key FOR UPDATE;
+            IF v_stale IS NOT NULL THEN
+                FOREACH v_id IN ARRAY v_stale LOOP PERFORM capkit.release_one(v_id); END LOOP;
+            END IF;
+            FOR i IN 1 .. array_length(p_keys, 1) LOOP
+                IF p_windows[i] IS NOT NULL THEN
+                    WITH aged AS (
+                        UPDATE capkit.entries e SET live = false
+                        WHERE e.meter = p_keys[i] AND e.live AND e.at <= p_now - p_windows[i]
+                        RETURNING e.amount)
+                    UPDATE capkit.meters m SET total = m.total - (SELECT coalesce(sum(amount), 0) FROM aged)
+                        WHERE m.key = p_keys[i];
+                END IF;
+                SELECT m.total INTO v_total FROM capkit.meters m WHERE m.key = p_keys[i];
+                IF v_total + p_amounts[i] > p_caps[i] THEN
+                    v_exceeded_keys := v_exceeded_keys || p_keys[i];
+                    v_exceeded_used := v_exceeded_used || v_total;
+                END IF;
+            END LOOP;
+            IF array_length(v_exceeded_keys, 1) IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'CK002'; END IF;
+            INSERT INTO capkit.reservations (id, family, state, at, expires_at)
+                VALUES (p_rid, p_family, 'reserved', p_now, p_now + p_lease);
+            INSERT INTO capkit.entries (reservation, meter, amount, at, windowed, live)
+                SELECT p_rid, k, a, p_now, w IS NOT NULL, true FROM unnest(p_keys, p_amounts, p_windows) AS t(k, a, w);
+            UPDATE capkit.meters m SET total = m.total + t.a FROM unnest(p_keys, p_amounts) AS t(k, a)
+                WHERE m.key = t.k;
+        END IF;
+    EXCEPTION
+        WHEN SQLSTATE 'CK001' THEN
+            RETURN QUERY SELECT 'replayed'::text, NULL::text, NULL::numeric, NULL::text; RETURN;
+        WHEN SQLSTATE 'CK002' THEN
+            RETURN QUERY SELECT 'exceeded'::text, t.k, t.u, NULL::text
+                FROM unnest(v_exceeded_keys, v_exceeded_used) AS t(k, u);
+            RETURN;
+    END;
+    RETURN QUERY SELECT 'ok'::text, NULL::text, NULL::numeric, NULL::text;
+END $$;
+
+CREATE FUNCTION capkit.release(p_id text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM capkit.meters m WHERE m.key IN (SELECT e.meter FROM capkit.entries e WHERE e.reservation = p_id)
+        ORDER BY m.key FOR UPDATE;
+    RETURN capkit.release_one(p_id);
+END $$;
+
+CREATE FUNCTION capkit.commit(p_id text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE v_state text;
+BEGIN
+    UPDATE capkit.reservations SET state = 'committed' WHERE id = p_id AND state = 'reserved';
+    IF FOUND THEN RETURN true; END IF;
+    SELECT state INTO v_state FROM capkit.reservations WHERE id = p_id;
+    RETURN v_state = 'committed';
+END $$;
+""",
+}
+
+
+class PostgresStore:
+    """A ledger in PostgreSQL, shared by every verifier that connects to it."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - the [postgres] extra
+            raise StoreUnavailable("the PostgreSQL store needs psycopg: pip install 'capkit[postgres]'") from None
+        self._psycopg = psycopg
+        self.url = url
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn = None
+        self._calls = 0
+        with self._lock:
+            self._migrate()
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+        ms = max(1, int(self._timeout * 1000))
+        try:
+            self._conn = self._psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(2, math.ceil(self._timeout)),
+                options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 4}",
+                keepalives=1, keepalives_idle=max(1, math.ceil(self._timeout)), keepalives_interval=1,
+                keepalives_count=3, tcp_user_timeout=ms, application_name="capkit",
+            )
+        except self._psycopg.Error as exc:
+            self._conn = None
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        return self._conn
+
+    def _run(self, sql: str, params: tuple = (), *, rows: bool = True):  # type: ignore[no-untyped-def]
+        with self._lock:
+            conn = self._connect()
+            try:
+                with conn.transaction():
+                    cursor = conn.execute(sql, params, prepare=True)
+                    return cursor.fetchall() if rows else None
+            except self._psycopg.Error as exc:
+                raise StoreUnavailable(f"PostgreSQL failed: {type(exc).__name__}") from None
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                conn.execute("CREATE SCHEMA IF NOT EXISTS capkit")
+                conn.execute("CREATE TABLE IF NOT EXISTS capkit.schema_version (version integer NOT NULL)")
+                row = conn.execute("SELECT version FROM capkit.schema_version").fetchone()
+                version = 0 if row is None else row[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreUnavailable(f"the PostgreSQL store has schema version {version}; this capkit knows "
+                                           f"{SCHEMA_VERSION} (upgrade capkit)")
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    conn.execute(_MIGRATIONS[step])
+                if row is None:
+                    conn.execute("INSERT INTO capkit.schema_version VALUES (%s)", (SCHEMA_VERSION,))
+                else:
+                    conn.execute("UPDATE capkit.schema_version SET version = %s", (SCHEMA_VERSION,))
+        except self._psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot prepare the PostgreSQL schema: {type(exc).__name__}: {exc}") from None
+
+    # ------------------------------------------------------------ the Store API
+
+    def apply(self, request: StateRequest, now: float) -> StateResult:
+        self._calls += 1
+        if self._calls % 1000 == 0:
+            self._run("DELETE FROM capkit.nonces WHERE expires_at <= %s", (now,), rows=False)
+        rid = ledger.new_reservation_id()
+        meters = request.meters
+        result = self._run(
+            "SELECT outcome, key, used, detail FROM capkit.apply(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (request.family, list(request.revocation_ids), request.nonce, request.nonce_expires_at,
+             [m.key for m in meters], [m.cap for m in meters], [m.amount for m in meters],
+             [m.window for m in meters], request.lease, now, rid))
+        if not result:
+            raise StoreUnavailable("PostgreSQL answered nothing")
+        outcome = result[0][0]
+        if outcome == "ok":
+            return StateResult(reservation=Reservation(rid, request.family, now + request.lease) if meters else None)
+        if outcome == "revoked":
+            return StateResult(revoked=(result[0][1], result[0][3]))
+        if outcome == "replayed":
+            return StateResult(replayed=True)
+        if outcome == "exceeded":
+            by_key = {m.key: m for m in meters}
+            try:
+                return StateResult(exceeded=tuple(
+                    Exceeded(key, Decimal(used), by_key[key].cap, by_key[key].amount) for _, key, used, _ in result))
+            except (KeyError, TypeError, ArithmeticError):
+                raise StoreUnavailable("PostgreSQL answered an unknown meter") from None
+        raise StoreUnavailable("PostgreSQL answered an unknown outcome")
+
+    def commit(self, reservation: Reservation, now: float) -> bool:
+        return bool(self._run("SELECT capkit.commit(%s)", (reservation.id,))[0][0])
+
+    def release(self, reservation: Reservation, now: float) -> bool:
+        return bool(self._run("SELECT capkit.release(%s)", (reservation.id,))[0][0])
+
+    def revoke(self, hop_id: str, reason: str | None, now: float) -> None:
+        self._run("INSERT INTO capkit.revocations (id, reason, revoked_at) VALUES (%s, %s, %s)"
+                  " ON CONFLICT (id) DO NOTHING", (hop_id, reason, now), rows=False)
+
+    def usage(self, family: str, meters: list[tuple[str, int | None]], now: float) -> list[Usage]:
+        out = []
+        for key, window in meters:
+            rows = self._run(
+                "SELECT coalesce(sum(e.amount) FILTER (WHERE r.state = 'committed'), 0),"
+                " coalesce(sum(e.amount) FILTER (WHERE r.state = 'reserved' AND r.expires_at > %s), 0)"
+                " FROM capkit.entries e JOIN capkit.reservations r ON r.id = e.reservation"
+                " WHERE e.meter = %s AND e.live AND e.at > %s",
+                (now, key, float("-inf") if window is None else now - window))
+            committed, reserved = rows[0] if rows else (ZERO, ZERO)
+            out.append(Usage(key, Decimal(committed), Decimal(reserved)))
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,223 @@
+"""``SQLiteStore``: the embedded default (``sqlite:///path/to/state.db``).
+
+One file, WAL journal, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+decision, so several processes on one machine share budgets, nonces and
+revocations safely: writers are serialized by SQLite's lock, and a process
+killed mid-transaction leaves nothing behind (the WAL is rolled back).
+Amounts are stored as canonical decimal text and added in Python with exact
+arithmetic (SQLite's own SUM would use floating point).
+
+``synchronous`` defaults to NORMAL: a committed transaction survives the
+process being killed; after a power loss the last transactions may be lost.
+Use ``?synchronous=full`` (slower: one fsync per transaction) or PostgreSQL
+where that matters.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from ..caveats.amounts import format_amount
+from . import ledger
+from .types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, Usage
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS = {
+    1: [
+        "CREATE TABLE meters (key TEXT PRIMARY KEY, total TEXT NOT NULL)",
+        "CREATE TABLE reservations (id TEXT PRIMARY KEY, family TEXT NOT NULL, state TEXT NOT NULL,"
+        " at REAL NOT NULL, expires_at REAL NOT NULL)",
+        "CREATE TABLE entries (reservation TEXT NOT NULL, meter TEXT NOT NULL, amount TEXT NOT NULL,"
+        " at REAL NOT NULL, windowed INTEGER NOT NULL, live INTEGER NOT NULL, PRIMARY KEY (reservation, meter))",
+        "CREATE INDEX entries_by_meter ON entries (meter, live, at)",
+        "CREATE INDEX reservations_pending ON reservations (state, expires_at)",
+        "CREATE TABLE nonces (family TEXT NOT NULL, nonce BLOB NOT NULL, expires_at REAL NOT NULL,"
+        " PRIMARY KEY (family, nonce))",
+        "CREATE INDEX nonces_by_expiry ON nonces (expires_at)",
+        "CREATE TABLE revocations (id TEXT PRIMARY KEY, reason TEXT, revoked_at REAL NOT NULL)",
+    ],
+}
+
+
+class SQLiteStore:
+    """A ledger in one SQLite file, safe across threads and processes."""
+
+    def __init__(self, path: "str | os.PathLike[str]", *, timeout: float = 5.0, synchronous: str = "normal") -> None:
+        if synchronous not in ("normal", "full"):
+            raise StoreUnavailable("sqlite synchronous must be normal or full")
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._lock = threading.Lock()
+        self._writes = 0
+        try:
+            if self.path != Path(":memory:"):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite store at {self.path} cannot be opened: {exc}") from None
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS capkit_schema (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM capkit_schema").fetchone()
+            version = 0 if row is None else row[0]
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(f"the SQLite store has schema version {version}; this capkit knows "
+                                       f"{SCHEMA_VERSION} (upgrade capkit)")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+            if row is None:
+                db.execute("INSERT INTO capkit_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                db.execute("UPDATE capkit_schema SET version = ?", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise StoreUnavailable(f"the SQLite store failed: {exc}") from None
+
+    # ------------------------------------------------------------ the Store API
+
+    def apply(self, request: StateRequest, now: float) -> StateResult:
+        with self._transaction() as db:
+            self._writes += 1
+            if self._writes % 1000 == 0:
+                db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+            return ledger.apply(_Tx(db), request, now)
+
+    def commit(self, reservation: Reservation, now: float) -> bool:
+        with self._transaction() as db:
+            return ledger.commit(_Tx(db), reservation.id)
+
+    def release(self, reservation: Reservation, now: float) -> bool:
+        with self._transaction() as db:
+            return ledger.release(_Tx(db), reservation.id)
+
+    def revoke(self, hop_id: str, reason: str | None, now: float) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO revocations (id, reason, revoked_at) VALUES (?, ?, ?)",
+                       (hop_id, reason, now))
+
+    def usage(self, family: str, meters: list[tuple[str, int | None]], now: float) -> list[Usage]:
+        out = []
+        with self._transaction() as db:
+            for key, window in meters:
+                cutoff = float("-inf") if window is None else now - window
+                committed = reserved = ZERO
+                rows = db.execute(
+                    "SELECT e.amount, r.state, r.expires_at FROM entries e JOIN reservations r"
+                    " ON r.id = e.reservation WHERE e.meter = ? AND e.live = 1 AND e.at > ?", (key, cutoff))
+                for amount, state, expires_at in rows:
+                    if state == "committed":
+                        committed += Decimal(amount)
+                    elif state == "reserved" and expires_at > now:
+                        reserved += Decimal(amount)
+                out.append(Usage(key, committed, reserved))
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Tx:
+    """The ledger primitives as SQL inside the open transaction."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def revocation(self, hop_id: str) -> "tuple[bool, str | None]":
+        row = self.db.execute("SELECT reason FROM revocations WHERE id = ?", (hop_id,)).fetchone()
+        return (False, None) if row is None else (True, row[0])
+
+    def nonce_live(self, family: str, nonce: bytes, now: float) -> bool:
+        row = self.db.execute("SELECT expires_at FROM nonces WHERE family = ? AND nonce = ?",
+                              (family, nonce)).fetchone()
+        return row is not None and row[0] > now
+
+    def put_nonce(self, family: str, nonce: bytes, expires_at: float, now: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO nonces (family, nonce, expires_at) VALUES (?, ?, ?)",
+                        (family, nonce, expires_at))
+
+    def stale_reservations(self, meter_keys: list[str], now: float) -> list[str]:
+        marks = ",".join("?" * len(meter_keys))
+        # Start from the few reservations still pending (an index), not from a meter's many entries.
+        rows = self.db.execute(
+            f"SELECT DISTINCT r.id FROM reservations r INDEXED BY reservations_pending"
+            f" JOIN entries e ON e.reservation = r.id"
+            f" WHERE r.state = 'reserved' AND r.expires_at <= ? AND e.meter IN ({marks}) ORDER BY r.id",
+            (now, *meter_keys))
+        return [row[0] for row in rows]
+
+    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal]]:
+        rows = self.db.execute("SELECT meter, amount FROM entries WHERE reservation = ? AND live = 1",
+                               (reservation_id,))
+        return [(meter, Decimal(amount)) for meter, amount in rows]
+
+    def retire_entries(self, reservation_id: str) -> None:
+        self.db.execute("UPDATE entries SET live = 0 WHERE reservation = ?", (reservation_id,))
+
+    def aged_entries(self, meter_key: str, cutoff: float) -> list[tuple[str, Decimal]]:
+        rows = self.db.execute(
+            "SELECT e.reservation, e.amount FROM entries e JOIN reservations r ON r.id = e.reservation"
+            " WHERE e.meter = ? AND e.live = 1 AND e.at <= ? AND r.state != 'released'", (meter_key, cutoff))
+        return [(reservation_id, Decimal(amount)) for reservation_id, amount in rows]
+
+    def retire_entry(self, reservation_id: str, meter_key: str) -> None:
+        self.db.execute("UPDATE entries SET live = 0 WHERE reservation = ? AND meter = ?",
+                        (reservation_id, meter_key))
+
+    def total(self, meter_key: str) -> Decimal:
+        row = self.db.execute("SELECT total FROM meters WHERE key = ?", (meter_key,)).fetchone()
+        return ZERO if row is None else Decimal(row[0])
+
+    def set_total(self, meter_key: str, value: Decimal) -> None:
+        self.db.execute("INSERT INTO meters (key, total) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET total = excluded.total", (meter_key, format_amount(value)))
+
+    def reservation_state(self, reservation_id: str) -> str | None:
+        row = self.db.execute("SELECT state FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_state(self, reservation_id: str, state: str) -> None:
+        self.db.execute("UPDATE reservations SET state = ? WHERE id = ?", (state, reservation_id))
+
+    def insert_reservation(self, reservation_id: str, family: str, at: float, expires_at: float,
+                           entries: list[tuple[str, Decimal, bool]]) -> None:
+        self.db.execute("INSERT INTO reservations (id, family, state, at, expires_at) VALUES (?, ?, 'reserved', ?, ?)",
+                        (reservation_id, family, at, expires_at))
+        self.db.executemany(
+            "INSERT INTO entries (reservation, meter, amount, at, windowed, live) VALUES (?, ?, ?, ?, ?, 1)",
+            [(reservation_id, meter, format_amount(amount), at, int(windowed)) for meter, amount, windowed in entries])
