@@ -31,6 +31,8 @@ import attrs
 
 from .caveats import (
     Audience,
+    Budget,
+    CallLimit,
     Caveat,
     Domain,
     Eq,
@@ -56,9 +58,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before", "audience", "args"}
+_TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before", "audience", "calls", "calls_per",
+             "args"}
 _ARG_KEYS = ("eq", "eq_number", "one_of", "one_of_numbers", "max", "min", "range", "prefix", "path_under", "glob",
-             "domain")
+             "domain", "budget", "budget_per")
 
 
 class GrantError(CapkitError):
@@ -132,7 +135,16 @@ def _arg_caveats(name: str, table: object) -> list[Caveat]:
             continue
         value = table[key]
         at = f"{where}.{key}"
-        if key == "eq":
+        if key == "budget_per":
+            if "budget" not in table:
+                raise GrantError(f"{at} needs a budget in the same table")
+            continue
+        if key == "budget":
+            window = table.get("budget_per")
+            if window is not None and not isinstance(window, (str, int)):
+                raise GrantError(f"{where}.budget_per must be a duration such as \"24h\" or day, week, month")
+            out.append(Budget(name, _amount(value, at), window))
+        elif key == "eq":
             if isinstance(value, float):
                 raise GrantError(f"{at}: write numbers as strings or integers, not TOML floats")
             if not isinstance(value, (str, int, bool)):
@@ -193,6 +205,12 @@ def parse_grant(text: str, *, now: int) -> Grant:
             caveats.extend(_arg_caveats(name, table))
         if "audience" in doc:
             caveats.append(Audience(*_strings(doc["audience"], "audience")))
+        if "calls" in doc:
+            if isinstance(doc["calls"], bool) or not isinstance(doc["calls"], int):
+                raise GrantError("calls must be an integer")
+            caveats.append(CallLimit(doc["calls"], doc.get("calls_per")))
+        elif "calls_per" in doc:
+            raise GrantError("calls_per needs calls")
         if "not_before" in doc:
             caveats.append(NotBefore(_time(doc["not_before"], "not_before", now)))
         if "expires" in doc:
@@ -242,6 +260,7 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
     tools: list[str] = []
     holders: list[str] = []
     depths: list[int] = []
+    calls: list[CallLimit] = []
     audiences: list[str] = []
     expires: list[int] = []
     not_before: list[int] = []
@@ -253,6 +272,17 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             holders.append(caveat.public_key.text)
         elif isinstance(caveat, MaxDepth):
             depths.append(caveat.n)
+        elif isinstance(caveat, CallLimit):
+            if calls:
+                raise GrantError("a grant file states one call limit")
+            calls.append(caveat)
+        elif isinstance(caveat, Budget):
+            entry = args.setdefault(caveat.arg, [])
+            if any(k == "budget" for k, _ in entry):
+                raise GrantError(f"a grant file states one budget per argument ({caveat.arg})")
+            entry.append(("budget", caveat.cap))
+            if caveat.window is not None:
+                entry.append(("budget_per", caveat.window))
         elif isinstance(caveat, Tools):
             if tools:
                 raise GrantError("a grant file states one tools list")
@@ -292,6 +322,10 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
         lines.append(f"tools = {_toml_value(tools)}")
     if audiences:
         lines.append(f"audience = {_toml_value(audiences)}")
+    if calls:
+        lines.append(f"calls = {calls[0].n}")
+        if calls[0].window is not None:
+            lines.append(f"calls_per = {_toml_value(calls[0].window)}")
     if not_before:
         lines.append(f"not_before = {_toml_string(format_instant(max(not_before)))}")
     if expires:

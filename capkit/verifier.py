@@ -73,6 +73,7 @@ def hop_id(token_id: str, delegation_signature: bytes) -> str:
     return token_id + "." + _b64.encode(hashlib.sha256(b"capkit/v1/hop\x00" + delegation_signature).digest()[:6])
 
 
+
 def meter_key(token_id: str, signature_after: bytes) -> str:
     """The id of a budget or call counter: unique to the exact chain prefix that ends with its caveat."""
     return _b64.encode(hashlib.sha256(b"capkit/v1/meter\x00" + token_id.encode() + signature_after).digest()[:18])

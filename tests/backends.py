@@ -48,7 +48,7 @@ def store_url(name: str, tmp_path: Path) -> str:
     if name == "memory":
         return "memory://"
     if name == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
+        return f"sqlite://{tmp_path / 'state.db'}"
     return require_server(name)
 
 

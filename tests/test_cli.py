@@ -54,7 +54,7 @@ def test_version_and_help(runner):
     assert top.exit_code == 0 and "Example session" in top.output
     for command in (["keys"], ["keys", "init"], ["keys", "list"], ["keys", "rotate"], ["keys", "remove"], ["mint"],
                     ["attenuate"], ["inspect"], ["check"], ["demo"], ["agent"], ["agent", "keygen"],
-                    ["agent", "show"], ["delegate"], ["prove"]):
+                    ["agent", "show"], ["delegate"], ["prove"], ["budget"], ["budget", "show"], ["revoke"]):
         result = run(runner, *command, "--help")
         assert result.exit_code == 0, command
         assert "Example" in result.output, command
@@ -137,6 +137,11 @@ def test_mint_every_caveat_flag(initialized):
     kinds = [c.kind for c in Token.parse(result.stdout).caveats]
     assert kinds == ["tools", "eq", "eq", "eq", "one_of", "one_of", "one_of", "max", "min", "range", "prefix",
                      "path_under", "glob", "domain", "audience", "not_before", "expires"]
+    limited = run(initialized, "mint", "--tool", "x", "--budget", "amount=500/month", "--budget", "fee=5",
+                  "--calls", "20/1h")
+    assert limited.exit_code == 0, limited.stderr
+    assert [(c.kind, getattr(c, "window", None)) for c in Token.parse(limited.stdout).caveats] == [
+        ("tools", None), ("budget", "month"), ("budget", None), ("calls", 3600)]
     caveats = Token.parse(result.stdout).caveats
     assert caveats[3] == Eq("code", "007") and caveats[5] == OneOf("q", ["x,y", "z"])
     assert Token.parse(result.stdout).location == "default"
@@ -344,6 +349,9 @@ def test_demo_shows_allowed_and_injected_calls(runner):
     data = json.loads(result.output)
     outcome = {row["what"]: (row["allowed"], row["codes"]) for row in data["calls"]}
     assert outcome["pays the rent as planned"] == (True, [])
+    assert outcome["pay the rent a second time"] == (False, ["budget_exceeded"])
+    assert outcome["revokes the payer; the payer tries a 1 USD fee"] == (False, ["revoked"])
+    assert data["store"].startswith("sqlite:///")
     assert outcome["pay the attacker instead"] == (False, ["arg_not_allowed"])
     assert outcome["pay ten times the rent"] == (False, ["arg_out_of_range"])
     assert outcome["close the account"][1][0] == "tool_not_granted"
@@ -402,7 +410,7 @@ def test_entry_point_demo(tmp_path):
     result = subprocess.run([CAPKIT, "demo"], capture_output=True, text=True, timeout=120,
                             env=dict(os.environ, CAPKIT_HOME=str(tmp_path)))
     assert result.returncode == 0, result.stderr
-    assert "1 allowed, 10 denied" in result.stdout
+    assert "1 allowed, 12 denied" in result.stdout
 
 
 # ------------------------------------------------------ holders and proofs
@@ -485,3 +493,42 @@ def test_holder_flag_errors(initialized):
     bearer = run(initialized, "mint", "--tool", "x").stdout.strip()
     result = run(initialized, "delegate", bearer, "--key", "/nonexistent.key", "--to", "capkit_pk_x")
     assert result.exit_code == 2
+
+
+# ------------------------------------------------------------ shared state
+
+
+def test_budgets_revocation_and_the_store(initialized, home, tmp_path):
+    token = run(initialized, "mint", "--location", "bank", "--tool", "bank.transfer", "--budget", "amount=100/month",
+                "--calls", "3/day").stdout.strip()
+    check = ["check", token, "--allow-bearer", "--tool", "bank.transfer"]
+    assert run(initialized, *check, "--arg", "amount=60").exit_code == 0
+    assert run(initialized, *check, "--arg", "amount=60", "--dry-run").exit_code == 1  # 40 left
+    assert run(initialized, *check, "--arg", "amount=40", "--dry-run").exit_code == 0  # given back
+    assert run(initialized, *check, "--arg", "amount=40").exit_code == 0
+    over = run(initialized, *check, "--arg", "amount=1")
+    assert over.exit_code == 1 and "[budget_exceeded] amount 1 exceeds the budget: 0 of 100 left" in over.output
+    assert (home / "state.db").exists()
+    shown = json.loads(run(initialized, "budget", "show", token, "--json").output)["budgets"]
+    assert [(b["kind"], b["committed"], b["cap"], b["left"]) for b in shown] == [
+        ("budget", "100", "100", "0"), ("calls", "2", "3", "1")]
+    table = run(initialized, "budget", "show", token)
+    assert table.exit_code == 0 and "amount budget" in table.output
+    token_id = json.loads(run(initialized, "inspect", token, "--json").output)["token_id"]
+    revoked = run(initialized, "revoke", token_id, "--reason", "task cancelled")
+    assert revoked.exit_code == 0
+    denied = run(initialized, *check, "--arg", "amount=0")
+    assert denied.exit_code == 1 and "[revoked]" in denied.output and "task cancelled" in denied.output
+    assert run(initialized, "revoke", "not-an-id").exit_code == 2
+    other_store = f"sqlite://{tmp_path / 'other.db'}"
+    fresh = run(initialized, *check, "--arg", "amount=1", "--store", other_store)
+    assert fresh.exit_code == 0  # another store knows nothing of this spend or revocation
+    bad = run(initialized, *check, "--arg", "amount=1", "--store", "ftp://nowhere")
+    assert bad.exit_code == 2 and "unknown store scheme" in bad.stderr
+
+
+def test_budget_flag_errors(initialized):
+    for args in (["--budget", "amount"], ["--budget", "amount=ten"], ["--budget", "amount=5/fortnight"],
+                 ["--calls", "many"], ["--calls", "5/never"]):
+        result = run(initialized, "mint", "--tool", "x", *args)
+        assert result.exit_code == 2, args

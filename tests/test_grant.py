@@ -137,3 +137,20 @@ def test_durations_and_instants():
     for bad in ("", "1x", "h", "1.5h", "2026-12-01", "2026-12-01T00:00:00", "soon", "+", "1h-"):
         with pytest.raises(TimeFormatError):
             parse_instant(bad, now=NOW)
+
+
+def test_budgets_and_call_limits_in_grant_files():
+    from capkit.caveats import Budget, CallLimit
+
+    grant = parse_grant('tools = "bank.transfer"\ncalls = 20\ncalls_per = "1h"\n'
+                        '[args.amount]\nmax = "100"\nbudget = "500"\nbudget_per = "month"\n', now=NOW)
+    assert grant.caveats == (Tools("bank.transfer"), Max("amount", 100), Budget("amount", 500, "month"),
+                             CallLimit(20, 3600))
+    assert parse_grant(grant.to_toml(), now=0) == grant
+    for bad, why in [("[args.amount]\nbudget_per = 'day'", "needs a budget"),
+                     ("calls_per = '1h'\ntools='x'", "needs calls"),
+                     ("calls = 'many'\ntools='x'", "integer"),
+                     ("[args.amount]\nbudget = 12.5", "not TOML floats"),
+                     ("[args.amount]\nbudget = '5'\nbudget_per = 'fortnight'", "invalid caveat")]:
+        with pytest.raises(GrantError, match=why):
+            parse_grant(bad, now=NOW)

@@ -242,7 +242,7 @@ def test_connection_closed_mid_life_denies_within_the_timeout(name, tmp_path):
 
 
 def test_sqlite_lock_held_elsewhere_denies_within_the_timeout(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+    url = f"sqlite://{tmp_path / 'state.db'}"
     verifier = Verifier(KEYRING, store=open_store(url, timeout=0.5), clock=lambda: NOW, allow_bearer=True)
     token = bearer(Budget("amount", 10))
     blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)

@@ -71,8 +71,9 @@ def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
         from .sqlite import SQLiteStore
 
         path = url[len("sqlite://"):].split("?", 1)[0]
-        if not path.startswith("/") or path == "/":
+        if not path.startswith("/") or path.strip("/") == "":
             raise StoreUnavailable("a SQLite store URL is sqlite:///absolute/path/state.db")
+        path = "/" + path.lstrip("/")
         options = parse_qs(parts.query)
         return SQLiteStore(path if path != "/:memory:" else ":memory:", timeout=timeout,
                            synchronous=options.get("synchronous", ["normal"])[0])

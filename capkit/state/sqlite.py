@@ -53,7 +53,7 @@ class SQLiteStore:
         if synchronous not in ("normal", "full"):
             raise StoreUnavailable("sqlite synchronous must be normal or full")
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self.url = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:///{self.path}"
         self._lock = threading.Lock()
         self._writes = 0
         try:

@@ -213,6 +213,14 @@ def _check_size(token: Token, limits: Limits) -> None:
         raise TokenTooLarge(f"the token would be larger than {limits.max_token_bytes} bytes")
 
 
+def _new_token_id() -> bytes:
+    """16 random bytes whose text form does not start with '-' (so it is never read as a command-line flag)."""
+    while True:
+        candidate = secrets.token_bytes(16)
+        if candidate[0] >> 2 != 62:  # base64url's 62nd character is '-'
+            return candidate
+
+
 def mint(
     keyring: "Keyring",
     *caveats: Caveat,
@@ -236,7 +244,7 @@ def mint(
     problem = location_problem(location)
     if problem is not None:
         raise KeyringError(f"location {problem}")
-    identifier = Identifier.new(key_id, secrets.token_bytes(16) if token_id is None else token_id)
+    identifier = Identifier.new(key_id, _new_token_id() if token_id is None else token_id)
     encoded = _encode_caveats(caveats, limits)
     if len(caveats) > limits.max_caveats:
         raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")

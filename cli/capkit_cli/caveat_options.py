@@ -10,6 +10,8 @@ import click
 
 from capkit.caveats import (
     Audience,
+    Budget,
+    CallLimit,
     Caveat,
     Domain,
     Eq,
@@ -54,6 +56,10 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--expires",), dict(metavar="WHEN", help="Expiry: a duration from now (30m, 1h, 7d) or RFC 3339 (2026-12-01T00:00:00Z).")),
     (("--not-before",), dict(metavar="WHEN", help="Not valid before WHEN (same forms as --expires).")),
     (("--audience", "audiences"), dict(multiple=True, metavar="NAME", help="Only for this backend (repeatable).")),
+    (("--budget", "budgets"), dict(multiple=True, metavar="ARG=CAP[/WINDOW]",
+                                   help="Cumulative cap on an argument over allowed calls; WINDOW is a duration "
+                                        "(24h) or day, week, month. Example: amount=500/month.")),
+    (("--calls",), dict(metavar="N[/WINDOW]", help="At most N allowed calls (per WINDOW). Example: 20/1h.")),
     (("--from", "grant_file"), dict(type=click.Path(dir_okay=False, path_type=Path), metavar="GRANT.toml",
                                     help="Read caveats from a grant file (see specs/GRANT.md).")),
 ]
@@ -128,6 +134,15 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
             caveats.append(kind(arg, raw))
     if params["audiences"]:
         caveats.append(Audience(*params["audiences"]))
+    for item in params["budgets"]:
+        arg, raw = split_assignment(item, "--budget")
+        cap, _, window = raw.partition("/")
+        caveats.append(Budget(arg, _amount(cap, "--budget"), window or None))
+    if params["calls"] is not None:
+        count, _, window = params["calls"].partition("/")
+        if not count.isdigit():
+            raise InputError(f"--calls expects N or N/WINDOW, got {params['calls']!r}")
+        caveats.append(CallLimit(int(count), window or None))
     if params["not_before"] is not None:
         caveats.append(NotBefore(parse_instant(params["not_before"], now=now)))
     if params["expires"] is not None:

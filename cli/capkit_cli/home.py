@@ -12,6 +12,7 @@ from capkit import Keyring, KeyringError
 from .errors import InputError
 
 KEYRING_FILE = "keys.json"
+STATE_FILE = "state.db"
 
 home_option = click.option(
     "--home",
@@ -54,3 +55,21 @@ def save_keyring(keyring: Keyring, home: Path | None, *, overwrite: bool) -> Pat
     keyring.save(path, overwrite=overwrite)
     os.chmod(path, 0o600)
     return path
+
+
+store_option = click.option(
+    "--store", "store_url", metavar="URL", envvar="CAPKIT_STORE", show_envvar=True,
+    help="Shared state for budgets, call limits, proof nonces and revocations: sqlite:///path, "
+         "postgresql://..., redis://... (default: state.db in the capkit home).",
+)
+
+
+def open_cli_store(home: Path | None, url: str | None):  # type: ignore[no-untyped-def]
+    """The store named by ``url``, else the SQLite file in the home."""
+    from capkit.state import open_store
+
+    if url is None:
+        directory = resolve_home(home)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        url = f"sqlite://{directory.resolve() / STATE_FILE}"
+    return open_store(url)

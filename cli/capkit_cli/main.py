@@ -12,6 +12,7 @@ from .commands.demo import demo_command
 from .commands.inspect import inspect_command
 from .commands.keys import keys_group
 from .commands.mint import attenuate_command, delegate_command, mint_command
+from .commands.state import budget_group, revoke_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -45,4 +46,6 @@ cli.add_command(delegate_command)
 cli.add_command(inspect_command)
 cli.add_command(prove_command)
 cli.add_command(check_command)
+cli.add_command(budget_group)
+cli.add_command(revoke_command)
 cli.add_command(demo_command)

@@ -13,7 +13,7 @@ from capkit.holder import Proof
 from capkit.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
-from ..home import home_option, load_keyring
+from ..home import home_option, load_keyring, open_cli_store, store_option
 from ..io import parse_token, read_token_text, print_json
 from ..values import split_assignment, typed_value
 from .agent import load_agent_key
@@ -49,16 +49,21 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
               help="Agent key file: sign a proof of possession for this call, as the agent's runtime would.")
 @click.option("--proof", metavar="PROOF", help="A proof made elsewhere (capkit prove, an agent runtime).")
 @click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
+@click.option("--dry-run", is_flag=True,
+              help="Release what an allowed call reserved, instead of committing it as a call that happened.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @home_option
+@store_option
 @reports_errors
 def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str | None, audience: str | None,
-                  at: str | None, key_path: Path | None, proof: str | None, allow_bearer: bool, as_json: bool,
-                  home: Path | None) -> None:
+                  at: str | None, key_path: Path | None, proof: str | None, allow_bearer: bool, dry_run: bool,
+                  as_json: bool, home: Path | None, store_url: str | None) -> None:
     """Authorize one call of TOKEN (or - for stdin) with the local keyring.
 
     A holder-bound token needs a proof: --key signs one with the agent's key
-    file. A bearer token (no holder) is refused unless --allow-bearer. Exit 0
+    file. A bearer token (no holder) is refused unless --allow-bearer. An
+    allowed check counts against budgets and call limits in the store, as the
+    call would (--dry-run gives it back). Exit 0
     if allowed, 1 if denied (every reason is printed with its code), 2 for a
     usage or input error (including a token that is not well-formed).
 
@@ -78,8 +83,13 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     if key_path is not None:
         moment = now if invocation.at is None else int(invocation.at)  # type: ignore[arg-type]
         proof = Proof.create(load_agent_key(key_path), parsed, invocation, at=moment).serialize()
-    verifier = Verifier(load_keyring(home), allow_bearer=allow_bearer)
-    decision = verifier.authorize(text, invocation, proof)
+    verifier = Verifier(load_keyring(home), allow_bearer=allow_bearer, store=open_cli_store(home, store_url))
+    try:
+        decision = verifier.authorize(text, invocation, proof)
+        if decision.allowed:
+            verifier.complete(decision, ok=not dry_run)
+    finally:
+        verifier.close()
     if as_json:
         print_json(decision.to_json())
     elif decision.allowed:

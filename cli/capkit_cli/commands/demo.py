@@ -10,12 +10,13 @@ from typing import Any, Callable
 import click
 from rich.table import Table
 
-from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint
-from capkit.caveats import Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
+from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store
+from capkit.caveats import Budget, Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
 from capkit.holder import delegation_message
 from capkit.token import binary
 from capkit import _b64
 
+from ..errors import reports_errors
 from ..io import console, print_json
 
 RENT = {"recipient": "landlord", "amount": 1250, "currency": "USD", "reference": "RENT-2026-12"}
@@ -28,19 +29,22 @@ def _drop_caveat(token: Token, index: int) -> str:
     return "capkit_" + _b64.encode(binary.encode(raw))
 
 
-def run_demo(home: Path, now: int) -> dict[str, Any]:
-    """Run the scenario in ``home``; return what happened as data."""
+def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, Any]:
+    """Run the scenario in ``home`` (state in ``store_url``, else SQLite in the home); return what happened."""
     keyring = Keyring.generate(now=now)
     keyring.save(home / "keys.json")
     planner, payer, thief = AgentKey.generate(), AgentKey.generate(), AgentKey.generate()
     planner.save(home / "planner.key")
     payer.save(home / "payer.key")
-    verifier = Verifier(keyring, clock=lambda: now)  # holder-bound tokens only (bearer tokens refused)
+    store = open_store(store_url or f"sqlite://{home.resolve() / 'state.db'}")
+    # Holder-bound tokens only (bearer tokens refused); budgets, nonces and revocations in the store.
+    verifier = Verifier(keyring, store=store, clock=lambda: now)
 
-    # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most.
+    # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most,
+    # and at most 1,250 USD per calendar month in total.
     grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Tools("bank.transfer"),
                  OneOf("recipient", ["landlord"]), Max("amount", 1250), Eq("currency", "USD"),
-                 Expires(now + 86400), location="bank")
+                 Budget("amount", 1250, "month"), Expires(now + 86400), location="bank")
     # The planner delegates to the payments sub-agent: 15 minutes, and the rent reference.
     sub_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12"), Expires(now + 900))
     widened = sub_token.attenuate(Max("amount", 100000))  # a hijacked sub-agent "widens" its token
@@ -52,8 +56,13 @@ def run_demo(home: Path, now: int) -> dict[str, Any]:
     def signed_by(key: AgentKey | None) -> Callable[[Any, Invocation], str | None]:
         return lambda token, call: None if key is None else Proof.create(key, token, call, at=call.at).serialize()
 
+    def revoke_payer() -> None:
+        verifier.revoke(payer_hop(), "the person withdrew the payments agent")
+
+    payer_hop = lambda: verifier.verify_chain(sub_token).chain[1].id  # noqa: E731
     steps = [
         ("payer", "pays the rent as planned", sub_token, "bank.transfer", RENT, now, signed_by(payer)),
+        ("injected", "pay the rent a second time", sub_token, "bank.transfer", RENT, now, signed_by(payer)),
         ("injected", "pay the attacker instead", sub_token, "bank.transfer", {**RENT, "recipient": "attacker-llc"}, now,
          signed_by(payer)),
         ("injected", "pay ten times the rent", sub_token, "bank.transfer", {**RENT, "amount": 12500}, now,
@@ -69,14 +78,22 @@ def run_demo(home: Path, now: int) -> dict[str, Any]:
         ("forger", "drops the recipient caveat", _drop_caveat(sub_token, 3), "bank.transfer",
          {**RENT, "recipient": "attacker-llc"}, now, signed_by(payer)),
         ("payer", "pays again two days later", sub_token, "bank.transfer", RENT, now + 2 * 86400, signed_by(payer)),
+        ("person", "revokes the payer; the payer tries a 1 USD fee", sub_token, "bank.transfer",
+         {**RENT, "amount": 1}, now, signed_by(payer)),
     ]
-    # The captured proof was first used by the payer's real call (step 1 used a fresh proof of its own).
-    verifier.authorize(sub_token, captured, captured_proof)
+    # The captured proof was first used by one of the payer's real calls (a balance check, allowed, no spend).
+    first_use = verifier.authorize(sub_token.attenuate(), captured, captured_proof)
+    assert first_use.allowed, first_use.explain()
+    verifier.complete(first_use, ok=False)
     rows = []
     for number, (who, what, token, tool, args, at, prove) in enumerate(steps, start=1):
+        if who == "person":
+            revoke_payer()
         text = token if isinstance(token, str) else token.serialize()
         call = Invocation(tool, args, at=at)
         decision = verifier.authorize(text, call, prove(token if not isinstance(token, str) else sub_token, call))
+        if decision.allowed:
+            verifier.complete(decision, ok=True)  # the bank made the transfer
         rows.append({
             "step": number, "who": who, "what": what, "tool": tool, "args": args,
             "at": "now" if at == now else f"now + {(at - now) // 86400} days",
@@ -92,6 +109,7 @@ def run_demo(home: Path, now: int) -> dict[str, Any]:
         "grant": [c.describe() for c in grant.caveats],
         "delegation_adds": [c.describe() for c in sub_token.caveats[len(grant.caveats):]],
         "token_id": grant.id,
+        "store": store.url,
         "calls": rows,
     }
 
@@ -103,16 +121,21 @@ def _call_text(row: dict[str, Any]) -> str:
 
 @click.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="Print what happened as JSON.")
-def demo_command(as_json: bool) -> None:
+@click.option("--store", "store_url", metavar="URL", envvar="CAPKIT_STORE",
+              help="Where budgets, nonces and revocations live (default: SQLite in the demo's temporary home).")
+@reports_errors
+def demo_command(as_json: bool, store_url: str | None) -> None:
     """Walk through one task end to end in a temporary home.
 
     A person grants a planner agent "pay the December rent of 1,250 USD to
     the landlord", bound to the planner's key; the planner delegates a
     narrower token to a payments sub-agent; the bank's verifier allows the
     planned payment and refuses prompt-injected calls (another recipient, a
-    larger amount, another tool, a widened token), a thief holding the stolen
-    token (without the key, with its own key, re-delegating it, replaying a
-    proof), a forged token and a late call, each with its reason.
+    larger amount, a second payment over the monthly budget, another tool, a
+    widened token), a thief holding the stolen token (without the key, with
+    its own key, re-delegating it, replaying a proof), a forged token, a late
+    call and a call after the person revoked the sub-agent, each with its
+    reason. State (budgets, nonces, revocations) is kept in SQLite.
 
     \b
     Example:
@@ -120,12 +143,12 @@ def demo_command(as_json: bool) -> None:
       capkit demo --json | jq '.calls[] | {what, allowed, codes}'
     """
     with tempfile.TemporaryDirectory(prefix="capkit-demo-") as tmp:
-        result = run_demo(Path(tmp), int(time.time()))
+        result = run_demo(Path(tmp), int(time.time()), store_url)
     if as_json:
         print_json(result)
         return
     out = console(min_width=130)
-    out.print(f"[bold]Task:[/bold] {result['task']}")
+    out.print(f"[bold]Task:[/bold] {result['task']}   [dim](state: {result['store']})[/dim]")
     agents = result["agents"]
     out.print(f"[bold]Agents[/bold]: planner {agents['planner']}, payer {agents['payer']} (thief {agents['thief']})")
     out.print("[bold]Grant[/bold] (minted by the person for the planner, location 'bank'): " + "; ".join(result["grant"]))
