@@ -103,6 +103,16 @@ def test_uncommitted_reservation_expires_and_is_released(store):
     assert store.commit(fresh.reservation, now=31)
 
 
+def test_abandoned_reservations_on_other_meters_are_swept(store):
+    fam = family()
+    abandoned = store.apply(req(fam, meter(fam + "old", "10", "4"), lease=30), now=0).reservation
+    assert abandoned is not None
+    assert store.apply(req(fam, meter(fam + "new", "10", "1")), now=100).ok  # a call on another meter
+    [usage] = store.usage(fam, [(fam + "old", None)], now=101)
+    assert usage.reserved == 0
+    assert not store.commit(abandoned, now=102)  # it was released
+
+
 def test_rolling_window_ages_out_entries(store):
     fam = family()
     key = fam + "w"

@@ -4,7 +4,8 @@
 
 1. any hop id revoked: answer ``revoked`` (no writes);
 2. the proof nonce already recorded and unexpired: answer ``replayed``;
-3. release reservations on the call's meters whose lease has run out;
+3. release reservations whose lease has run out: every one on the call's
+   meters, and up to 100 others (so abandoned ones never pile up);
 4. age out entries older than each rolling window;
 5. every meter must fit: ``in use + amount <= cap``; otherwise answer
    ``exceeded`` listing every meter that does not (no reservation is written);

@@ -49,6 +49,7 @@ class MemoryStore:
         self._committed: dict[str, Decimal] = {}  # committed spends folded out of their records
         self._records: dict[str, _Record] = {}
         self._pending: dict[str, set[str]] = {}  # meter -> ids of reservations still only reserved
+        self._leases: list[tuple[float, str]] = []  # heap of (lease expiry, reservation id)
         self._window: dict[str, list[tuple[float, str]]] = {}  # rolling meter -> heap of (at, reservation id)
 
     # ------------------------------------------------------------ the Store API
@@ -130,6 +131,13 @@ class MemoryStore:
     def stale_reservations(self, meter_keys: list[str], now: float) -> list[str]:
         stale = {rid for key in meter_keys for rid in self._pending.get(key, ())
                  if self._records[rid].expires_at <= now}
+        swept = 0
+        while self._leases and self._leases[0][0] <= now and swept < 100:  # abandoned elsewhere
+            _, rid = heapq.heappop(self._leases)
+            record = self._records.get(rid)
+            if record is not None and record.state == "reserved":
+                stale.add(rid)
+                swept += 1
         return sorted(stale)
 
     def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal]]:
@@ -174,6 +182,7 @@ class MemoryStore:
                            entries: list[tuple[str, Decimal, bool]]) -> None:
         self._records[reservation_id] = _Record("reserved", at, expires_at,
                                                 {m: _Entry(amount, windowed) for m, amount, windowed in entries})
+        heapq.heappush(self._leases, (expires_at, reservation_id))
         for meter, _, windowed in entries:
             self._pending.setdefault(meter, set()).add(reservation_id)
             if windowed:

@@ -71,9 +71,15 @@ BEGIN
             IF v_inserted = 0 THEN RAISE EXCEPTION USING ERRCODE = 'CK001'; END IF;
         END IF;
         IF array_length(p_keys, 1) IS NOT NULL THEN
-            SELECT array_agg(DISTINCT r.id ORDER BY r.id) INTO v_stale FROM capkit.reservations r
-                JOIN capkit.entries e ON e.reservation = r.id
-                WHERE r.state = 'reserved' AND r.expires_at <= p_now AND e.meter = ANY(p_keys);
+            -- Leases that ran out: every one on these meters, and up to 100 others (so that
+            -- reservations abandoned on meters nobody uses any more are swept too).
+            SELECT array_agg(s.id ORDER BY s.id) INTO v_stale FROM (
+                (SELECT r.id FROM capkit.reservations r WHERE r.state = 'reserved' AND r.expires_at <= p_now
+                    ORDER BY r.expires_at LIMIT 100)
+                UNION
+                SELECT r.id FROM capkit.reservations r WHERE r.state = 'reserved' AND r.expires_at <= p_now
+                    AND EXISTS (SELECT 1 FROM capkit.entries e WHERE e.reservation = r.id AND e.meter = ANY(p_keys))
+            ) s;
             -- Lock every meter touched, in key order, before changing any total.
             INSERT INTO capkit.meters (key, total)
                 SELECT k, 0 FROM unnest(p_keys) AS k ORDER BY k ON CONFLICT (key) DO NOTHING;
