@@ -101,6 +101,11 @@ def _check_object(obj: Mapping[Any, Any], depth: int, budget: _Budget, limits: L
     for key, item in obj.items():
         if type(key) is not str:
             raise InvocationProblem("an argument name is not text")
+        kind = type(item)
+        if kind is str and budget.nodes > 0 and budget.chars > len(key) + len(item):
+            budget.nodes -= 1  # the common case, inline: a short text argument
+            budget.chars -= len(key) + len(item)
+            continue
         budget.chars -= len(key)
         _check_value(item, depth, budget, limits)
 

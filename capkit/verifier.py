@@ -124,11 +124,21 @@ class VerifiedChain:
     signature: bytes = attrs.field(repr=False)
     #: Budgets and call limits, with their counters' ids.
     metered: tuple[MeteredCaveat, ...] = ()
+    _revocation_check: "StateRequest | None" = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @property
     def hop_ids(self) -> tuple[str, ...]:
         """The id of every hop, from the grant's token id to the current holder's."""
-        return tuple(h.id for h in self.chain)
+        return self.revocation_check.revocation_ids
+
+    @property
+    def revocation_check(self) -> StateRequest:
+        """The store request of a call that reserves nothing and carries no proof: the revocation check only."""
+        request = self._revocation_check
+        if request is None:  # built on first use, then kept with the cached chain
+            request = StateRequest(self.token_id, tuple(h.id for h in self.chain), None, 0.0, (), 0.0)
+            object.__setattr__(self, "_revocation_check", request)
+        return request
 
     @property
     def depth(self) -> int:
@@ -359,8 +369,10 @@ class Verifier:
 
     def _decide_with_state(self, verified: VerifiedChain, call: "object", accepted: Proof | None) -> Decision:
         """Steps 10-11: revocation, nonce and every budget and counter, atomically in the store."""
-        meters = []
+        meters: list[Meter] = []
         by_key: dict[str, MeteredCaveat] = {}
+        if not verified.metered and accepted is None:
+            request = verified.revocation_check
         for item in verified.metered:
             amount = item.caveat.amount(call)  # type: ignore[arg-type]
             assert not isinstance(amount, Failure)  # checked with the other caveats
@@ -368,9 +380,10 @@ class Verifier:
             key = item.key + (":" + period if period else "")
             by_key[key] = item
             meters.append(Meter(key, item.caveat.cap, amount, rolling_seconds(item.caveat.window)))
-        request = StateRequest(
-            verified.token_id, verified.hop_ids, None if accepted is None else accepted.nonce,
-            0.0 if accepted is None else accepted.at + self._proof_window, tuple(meters), self._lease)
+        if verified.metered or accepted is not None:
+            request = StateRequest(
+                verified.token_id, verified.hop_ids, None if accepted is None else accepted.nonce,
+                0.0 if accepted is None else accepted.at + self._proof_window, tuple(meters), self._lease)
         try:
             result = self._store.apply(request, call.at)  # type: ignore[attr-defined]
         except Exception as exc:  # an unreachable, slow or confused store never allows

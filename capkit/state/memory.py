@@ -20,6 +20,9 @@ from . import ledger
 from .types import EXACT, ZERO, Reservation, StateRequest, StateResult, Usage
 
 
+_NOTHING_TO_RESERVE = StateResult()
+
+
 @attrs.define
 class _Entry:
     amount: Decimal
@@ -55,6 +58,13 @@ class MemoryStore:
     # ------------------------------------------------------------ the Store API
 
     def apply(self, request: StateRequest, now: float) -> StateResult:
+        if not request.meters and request.nonce is None:
+            # Only the revocation check: one read of a dict, which needs no lock.
+            revoked = self._revoked
+            for hop_id in request.revocation_ids:
+                if hop_id in revoked:
+                    return StateResult(revoked=(hop_id, revoked.get(hop_id)))
+            return _NOTHING_TO_RESERVE
         with self._lock:
             self._sweep_nonces(now)
             return ledger.apply(self, request, now)

@@ -121,8 +121,16 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
                 raise MalformedToken("token has an unexpected field in its caveats")
             if len(caveats) >= max_caveats:
                 raise TokenTooLarge(f"token has more than {max_caveats} caveats")
-            caveat, pos = _read_field(data, pos, IDENTIFIER, "caveat", max_caveat_bytes)
-            caveats.append(caveat)
+            length = data[pos + 1]
+            if length < 0x80:  # the common case inline: a caveat shorter than 128 bytes
+                end = pos + 2 + length
+                if end > len(data):
+                    raise MalformedToken("token is truncated")
+                caveats.append(data[pos + 2:end])
+                pos = end
+            else:
+                caveat, pos = _read_field(data, pos, IDENTIFIER, "caveat", max_caveat_bytes)
+                caveats.append(caveat)
             end = data[pos]
             if end != EOS:
                 if end in (LOCATION, VID):

@@ -23,8 +23,13 @@ MAX_LOCATION_BYTES = 255
 _CANONICAL = re.compile(rb'\{"kid":"([A-Za-z0-9_-]{1,64})","tid":"([A-Za-z0-9_-]{22})","v":1\}')
 
 
+_PLAIN_LOCATION = re.compile(r"[!-~]{1,255}", re.ASCII)  # printable ASCII without spaces
+
+
 def location_problem(location: object) -> str | None:
     """Why ``location`` is not a valid token location (1-255 UTF-8 bytes of NFC text, no spaces), or None."""
+    if type(location) is str and _PLAIN_LOCATION.fullmatch(location):
+        return None
     problem = text_problem(location, MAX_LOCATION_BYTES)
     if problem is not None:
         return problem
