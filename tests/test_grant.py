@@ -154,3 +154,15 @@ def test_budgets_and_call_limits_in_grant_files():
                      ("[args.amount]\nbudget = '5'\nbudget_per = 'fortnight'", "invalid caveat")]:
         with pytest.raises(GrantError, match=why):
             parse_grant(bad, now=NOW)
+
+
+def test_the_example_in_specs_grant_md_parses():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "specs" / "GRANT.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    grant = parse_grant(example, now=NOW)
+    assert grant.location == "bank"
+    assert [c.kind for c in grant.caveats] == ["holder", "max_depth", "tools", "one_of", "max", "min", "budget",
+                                               "eq", "prefix", "audience", "not_before", "expires"]
