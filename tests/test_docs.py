@@ -97,3 +97,17 @@ def test_readme_cli_session_runs_as_written(tmp_path):
 def test_readme_set_up_commands():
     assert "\n.venv/bin/python -m pytest -q\n" in README
     assert "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/capkit demo" in README
+
+
+def test_readme_budgets_example_is_the_example_and_runs():
+    block = re.search(r"<!-- budgets -->\n```python\n(.*?)```", README, re.S)
+    assert block, "README has no budgets block"
+    example = (ROOT / "examples" / "budgets.py").read_text(encoding="utf-8")
+    assert block.group(1).strip() in example
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "budgets.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["paid 300", "paid 150"]
+    assert lines[2].startswith("denied: amount 100 exceeds the budget: 50 of 500 left per calendar month")
+    assert lines[3].startswith("denied: hop 0 of this token") and "task cancelled" in lines[3]
