@@ -21,11 +21,9 @@ a model's context; ``repr`` never shows them.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -33,10 +31,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import _b64
-from .errors import CapkitError, InsecureKeyFile, KeyringError
+from .errors import CapkitError, KeyringError
 from .invocation import Invocation, invocation_digest
-from .keys import check_key_file_mode
 from .publickey import MalformedKey, PublicKey
+from .secretfile import read_json, write_json
 
 PROOF_PREFIX = "capkit_proof_"
 DELEGATION_DOMAIN = b"capkit/v1/delegate\x00"
@@ -93,43 +91,14 @@ class AgentKey:
 
     def save(self, path: "str | os.PathLike[str]", *, overwrite: bool = False) -> None:
         """Write the key to ``path`` with mode 0600 (atomically; refuses to overwrite unless asked)."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise KeyringError(f"key file {path} already exists")
-        doc = {"format": AGENT_KEY_FORMAT, "version": 1, "private_key": _b64.encode(self._seed()),
-               "public_key": self.public_key.text}
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise KeyringError(f"cannot write key file {path}: {exc.strerror}") from None
+        write_json(path, {"format": AGENT_KEY_FORMAT, "version": 1, "private_key": _b64.encode(self._seed()),
+                          "public_key": self.public_key.text}, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: "str | os.PathLike[str]") -> "AgentKey":
         """Read an agent key file; refuse one that group or others may access."""
-        path = Path(path)
+        doc = read_json(path)
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as exc:
-            raise KeyringError(f"cannot open agent key file {path}: {exc.strerror}") from None
-        try:
-            check_key_file_mode(path, os.fstat(fd))
-            data = os.read(fd, 65536)
-        except InsecureKeyFile:
-            raise
-        except OSError as exc:
-            raise KeyringError(f"cannot read agent key file {path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        try:
-            doc = json.loads(data.decode("utf-8"))
             if doc.get("format") != AGENT_KEY_FORMAT or doc.get("version") != 1:
                 raise ValueError
             key = cls.from_seed(_b64.decode(doc["private_key"]))

@@ -15,12 +15,9 @@ messages or logs.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
-import stat
 import time
-from pathlib import Path
 from typing import Iterable
 
 import attrs
@@ -28,7 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _b64
-from .errors import InsecureKeyFile, KeyringError, UnknownKey
+from .errors import KeyringError, UnknownKey
+from .secretfile import read_json, write_json
 from .token import chain
 from .token.identifier import KEY_ID, location_problem
 
@@ -36,7 +34,6 @@ SECRET_BYTES = 32
 LOCATION_SALT = b"capkit/v1/location-key"
 FILE_FORMAT = "capkit-keyring"
 FILE_VERSION = 1
-MAX_KEY_FILE_BYTES = 1 << 20
 
 
 def check_location(location: object) -> str:
@@ -215,56 +212,12 @@ class Keyring:
         Refuses to replace an existing file unless ``overwrite`` is true: losing a
         key silently invalidates every token it signed.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise KeyringError(f"key file {path} already exists")
-        data = (json.dumps(self.to_json(), indent=2) + "\n").encode("utf-8")
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise KeyringError(f"cannot create key file in {path.parent}: {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise KeyringError(f"cannot write key file {path}: {exc.strerror}") from None
+        write_json(path, self.to_json(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: "str | os.PathLike[str]") -> "Keyring":
         """Read a key file; refuse one that group or others may read or write."""
-        path = Path(path)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise KeyringError(f"key file {path} does not exist") from None
-        except OSError as exc:
-            raise KeyringError(f"cannot open key file {path}: {exc.strerror}") from None
-        try:
-            check_key_file_mode(path, os.fstat(fd))
-            chunks, size = [], 0
-            while size <= MAX_KEY_FILE_BYTES:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            data = b"".join(chunks)
-        except OSError as exc:
-            raise KeyringError(f"cannot read key file {path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        if len(data) > MAX_KEY_FILE_BYTES:
-            raise KeyringError(f"key file {path} is too large")
-        try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise KeyringError(f"key file {path} is not valid JSON") from None
-        return cls.from_json(doc, source=str(path))
+        return cls.from_json(read_json(path), source=str(path))
 
     @classmethod
     def from_json(cls, doc: object, *, source: str = "key document") -> "Keyring":
@@ -305,17 +258,3 @@ def _check_key_id(key_id: object, source: str = "") -> str:
     return key_id
 
 
-def check_key_file_mode(path: Path, info: os.stat_result) -> None:
-    """Refuse a key file that is not a regular file owned by us (or root) with mode 0600 or stricter."""
-    if not stat.S_ISREG(info.st_mode):
-        raise KeyringError(f"key file {path} is not a regular file")
-    if os.name != "posix":  # pragma: no cover - POSIX permissions only
-        return
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise InsecureKeyFile(
-            f"key file {path} is accessible by group or others (mode {mode:04o}); "
-            f"it must be readable by you only: chmod 600 {path}"
-        )
-    if info.st_uid not in (os.getuid(), 0):
-        raise InsecureKeyFile(f"key file {path} is owned by another user")

@@ -48,7 +48,7 @@ from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .publickey import PublicKey
 from .state import MemoryStore, Store, StoreUnavailable
-from .state.types import Meter, StateRequest, Usage, family_of
+from .state.types import Meter, StateRequest, Usage
 from .token import Token, chain
 from .token.binary import decode as decode_binary
 from .token.token import decode_fields, decode_text

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from decimal import Decimal
 
 from capkit import Invocation, Keyring, Verifier, open_store
 
