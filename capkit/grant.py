@@ -59,7 +59,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before", "audience", "calls", "calls_per",
-             "args"}
+             "args", "for"}
+_SCOPE_KEYS = {"args", "calls", "calls_per"}
 _ARG_KEYS = ("eq", "eq_number", "one_of", "one_of_numbers", "max", "min", "range", "prefix", "path_under", "glob",
              "domain", "budget", "budget_per")
 
@@ -122,8 +123,8 @@ def _time(value: object, where: str, now: int) -> int:
         raise GrantError(f"{where}: {exc.message}") from None
 
 
-def _arg_caveats(name: str, table: object) -> list[Caveat]:
-    where = f"args.{name}"
+def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str = "") -> list[Caveat]:
+    where = f"{prefix}args.{name}"
     if not isinstance(table, dict) or not table:
         raise GrantError(f"[{where}] must be a table of constraints such as max = \"100\"")
     unknown = set(table) - set(_ARG_KEYS)
@@ -143,37 +144,48 @@ def _arg_caveats(name: str, table: object) -> list[Caveat]:
             window = table.get("budget_per")
             if window is not None and not isinstance(window, (str, int)):
                 raise GrantError(f"{where}.budget_per must be a duration such as \"24h\" or day, week, month")
-            out.append(Budget(name, _amount(value, at), window))
+            out.append(Budget(name, _amount(value, at), window, tool=tool))
         elif key == "eq":
             if isinstance(value, float):
                 raise GrantError(f"{at}: write numbers as strings or integers, not TOML floats")
             if not isinstance(value, (str, int, bool)):
                 raise GrantError(f"{at} must be a string, an integer or a boolean")
-            out.append(Eq(name, value))
+            out.append(Eq(name, value, tool=tool))
         elif key == "eq_number":
-            out.append(Eq(name, _number(value, at)))
+            out.append(Eq(name, _number(value, at), tool=tool))
         elif key in ("one_of", "one_of_numbers"):
             if not isinstance(value, list) or not value:
                 raise GrantError(f"{at} must be a non-empty list")
             if key == "one_of" and all(isinstance(v, str) for v in value):
-                out.append(OneOf(name, value))
+                out.append(OneOf(name, value, tool=tool))
             elif key == "one_of" and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
                 raise GrantError(f"{at} must list only strings or only integers (use one_of_numbers for decimals)")
             else:
-                out.append(OneOf(name, [_amount(v, at) for v in value], numbers=True))
+                out.append(OneOf(name, [_amount(v, at) for v in value], numbers=True, tool=tool))
         elif key == "max":
-            out.append(Max(name, _amount(value, at)))
+            out.append(Max(name, _amount(value, at), tool=tool))
         elif key == "min":
-            out.append(Min(name, _amount(value, at)))
+            out.append(Min(name, _amount(value, at), tool=tool))
         elif key == "range":
             if not isinstance(value, list) or len(value) != 2:
                 raise GrantError(f"{at} must be a list of two amounts, [low, high]")
-            out.append(Range(name, _amount(value[0], at), _amount(value[1], at)))
+            out.append(Range(name, _amount(value[0], at), _amount(value[1], at), tool=tool))
         else:
             if not isinstance(value, str):
                 raise GrantError(f"{at} must be a string")
-            out.append({"prefix": Prefix, "path_under": PathUnder, "glob": Glob, "domain": Domain}[key](name, value))
+            kind = {"prefix": Prefix, "path_under": PathUnder, "glob": Glob, "domain": Domain}[key]
+            out.append(kind(name, value, tool=tool))
     return out
+
+
+def _call_limit(section: dict, prefix: str, tool: str | None) -> list[Caveat]:
+    if "calls" not in section:
+        if "calls_per" in section:
+            raise GrantError(f"{prefix}calls_per needs calls")
+        return []
+    if isinstance(section["calls"], bool) or not isinstance(section["calls"], int):
+        raise GrantError(f"{prefix}calls must be an integer")
+    return [CallLimit(section["calls"], section.get("calls_per"), tool=tool)]
 
 
 def parse_grant(text: str, *, now: int) -> Grant:
@@ -203,14 +215,21 @@ def parse_grant(text: str, *, now: int) -> Grant:
             raise GrantError("args must be tables such as [args.amount]")
         for name, table in args.items():
             caveats.extend(_arg_caveats(name, table))
+        scoped = doc.get("for", {})
+        if not isinstance(scoped, dict):
+            raise GrantError('for must be tables such as [for."bank.transfer".args.amount]')
+        for tool, section in scoped.items():
+            if not isinstance(section, dict) or not section or set(section) - _SCOPE_KEYS:
+                raise GrantError(f'[for."{tool}"] may hold args, calls and calls_per')
+            section_args = section.get("args", {})
+            if not isinstance(section_args, dict):
+                raise GrantError(f'for."{tool}".args must be tables such as [for."{tool}".args.amount]')
+            for name, table in section_args.items():
+                caveats.extend(_arg_caveats(name, table, tool, f'for."{tool}".'))
+            caveats.extend(_call_limit(section, f'for."{tool}".', tool))
         if "audience" in doc:
             caveats.append(Audience(*_strings(doc["audience"], "audience")))
-        if "calls" in doc:
-            if isinstance(doc["calls"], bool) or not isinstance(doc["calls"], int):
-                raise GrantError("calls must be an integer")
-            caveats.append(CallLimit(doc["calls"], doc.get("calls_per")))
-        elif "calls_per" in doc:
-            raise GrantError("calls_per needs calls")
+        caveats.extend(_call_limit(doc, "", None))
         if "not_before" in doc:
             caveats.append(NotBefore(_time(doc["not_before"], "not_before", now)))
         if "expires" in doc:
@@ -252,6 +271,24 @@ def _toml_value(value: object) -> str:
     raise GrantError(f"cannot write {type(value).__name__} to a grant file")
 
 
+def _arg_entry(caveat: Caveat) -> tuple[str, object]:
+    """The key and value that state an argument caveat in an ``args`` table."""
+    if isinstance(caveat, Budget):
+        return "budget", caveat.cap
+    if isinstance(caveat, Range):
+        return "range", [caveat.min, caveat.max]
+    if isinstance(caveat, Max):
+        return "max", caveat.max
+    if isinstance(caveat, Min):
+        return "min", caveat.min
+    if isinstance(caveat, OneOf):
+        return ("one_of_numbers" if caveat.numeric else "one_of"), list(caveat.values)
+    value = caveat.value  # type: ignore[attr-defined]
+    if isinstance(caveat, Eq) and isinstance(value, Decimal):
+        return "eq_number", value
+    return caveat.kind, value
+
+
 def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
     """TOML text of ``grant``; raise ``GrantError`` for caveats grant files cannot state."""
     lines = [f"# {line}" if line else "#" for line in comments]
@@ -260,11 +297,11 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
     tools: list[str] = []
     holders: list[str] = []
     depths: list[int] = []
-    calls: list[CallLimit] = []
     audiences: list[str] = []
     expires: list[int] = []
     not_before: list[int] = []
-    args: dict[str, list[tuple[str, object]]] = {}
+    # scope (None: every tool) -> {"args": {name: [(key, value)]}, "calls": CallLimit}
+    scopes: dict[str | None, dict[str, Any]] = {}
     for caveat in grant.caveats:
         if isinstance(caveat, Holder):
             if holders:
@@ -272,17 +309,6 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             holders.append(caveat.public_key.text)
         elif isinstance(caveat, MaxDepth):
             depths.append(caveat.n)
-        elif isinstance(caveat, CallLimit):
-            if calls:
-                raise GrantError("a grant file states one call limit")
-            calls.append(caveat)
-        elif isinstance(caveat, Budget):
-            entry = args.setdefault(caveat.arg, [])
-            if any(k == "budget" for k, _ in entry):
-                raise GrantError(f"a grant file states one budget per argument ({caveat.arg})")
-            entry.append(("budget", caveat.cap))
-            if caveat.window is not None:
-                entry.append(("budget_per", caveat.window))
         elif isinstance(caveat, Tools):
             if tools:
                 raise GrantError("a grant file states one tools list")
@@ -295,23 +321,19 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             expires.append(caveat.at)
         elif isinstance(caveat, NotBefore):
             not_before.append(caveat.at)
-        elif isinstance(caveat, (Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain)):
-            entry = args.setdefault(caveat.arg, [])
-            value: object
-            if isinstance(caveat, Range):
-                value = [caveat.min, caveat.max]
-            elif isinstance(caveat, (Max, Min)):
-                value = caveat.max if isinstance(caveat, Max) else caveat.min
-            elif isinstance(caveat, OneOf):
-                value = list(caveat.values)
-            else:
-                value = caveat.value
-            key = caveat.kind
-            if isinstance(caveat, (Eq, OneOf)) and isinstance(value if isinstance(caveat, Eq) else value[0], Decimal):
-                key = "eq_number" if isinstance(caveat, Eq) else "one_of_numbers"
+        elif isinstance(caveat, CallLimit):
+            scope = scopes.setdefault(caveat.tool, {"args": {}})
+            if "calls" in scope:
+                raise GrantError("a grant file states one call limit per tool scope")
+            scope["calls"] = caveat
+        elif isinstance(caveat, (Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Budget)):
+            entry = scopes.setdefault(caveat.tool, {"args": {}})["args"].setdefault(caveat.arg, [])
+            key, value = _arg_entry(caveat)
             if any(k == key for k, _ in entry):
                 raise GrantError(f"a grant file states one {key} per argument ({caveat.arg})")
             entry.append((key, value))
+            if isinstance(caveat, Budget) and caveat.window is not None:
+                entry.append(("budget_per", caveat.window))
         else:
             raise GrantError(f"a {caveat.kind} caveat cannot be written to a grant file")
     if holders:
@@ -322,17 +344,27 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
         lines.append(f"tools = {_toml_value(tools)}")
     if audiences:
         lines.append(f"audience = {_toml_value(audiences)}")
-    if calls:
-        lines.append(f"calls = {calls[0].n}")
-        if calls[0].window is not None:
-            lines.append(f"calls_per = {_toml_value(calls[0].window)}")
+
+    def calls_lines(limit: CallLimit | None) -> list[str]:
+        if limit is None:
+            return []
+        out = [f"calls = {limit.n}"]
+        if limit.window is not None:
+            out.append(f"calls_per = {_toml_value(limit.window)}")
+        return out
+
+    lines += calls_lines(scopes.get(None, {}).get("calls"))
     if not_before:
         lines.append(f"not_before = {_toml_string(format_instant(max(not_before)))}")
     if expires:
         lines.append(f"expires = {_toml_string(format_instant(min(expires)))}")
-    for name, entries in args.items():
-        lines.append("")
-        lines.append(f"[args.{name}]")
-        for kind, value in entries:
-            lines.append(f"{kind} = {_toml_value(value)}")
+    for scope, section in scopes.items():
+        prefix = "" if scope is None else f"for.{_toml_string(scope)}."
+        if scope is not None and section.get("calls") is not None:
+            lines += ["", f"[for.{_toml_string(scope)}]", *calls_lines(section["calls"])]
+        for name, entries in section["args"].items():
+            lines.append("")
+            lines.append(f"[{prefix}args.{name}]")
+            for key, value in entries:
+                lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

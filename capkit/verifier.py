@@ -371,16 +371,18 @@ class Verifier:
         """Steps 10-11: revocation, nonce and every budget and counter, atomically in the store."""
         meters: list[Meter] = []
         by_key: dict[str, MeteredCaveat] = {}
-        if not verified.metered and accepted is None:
+        if accepted is None:
             request = verified.revocation_check
         for item in verified.metered:
+            if not item.caveat.applies_to(call.tool):  # type: ignore[attr-defined]
+                continue
             amount = item.caveat.amount(call)  # type: ignore[arg-type]
             assert not isinstance(amount, Failure)  # checked with the other caveats
             period = period_of(item.caveat.window, call.at)  # type: ignore[attr-defined]
             key = item.key + (":" + period if period else "")
             by_key[key] = item
             meters.append(Meter(key, item.caveat.cap, amount, rolling_seconds(item.caveat.window)))
-        if verified.metered or accepted is not None:
+        if meters or accepted is not None:
             request = StateRequest(
                 verified.token_id, verified.hop_ids, None if accepted is None else accepted.nonce,
                 0.0 if accepted is None else accepted.at + self._proof_window, tuple(meters), self._lease)

@@ -131,6 +131,9 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "trailing-bytes": ('malformed_token',),
     "max-caveats": (),
     "too-many-caveats": ('too_large',),
+    "scoped-applies": ('arg_out_of_range',),
+    "scoped-other-tool": (),
+    "scoped-glob-scope": ('arg_missing',),
 }
 
 
@@ -338,6 +341,11 @@ def build() -> list[dict[str, Any]]:
     b.add("padded-base64", "padding is not allowed", text_form + "==", "x")
     b.add("truncated", "a truncated token", text_form[:-10], "x")
     b.add("trailing-bytes", "bytes after the signature", text_form + "AAAA", "x")
+    scoped = b.token(Tools("bank.*"), Max("amount", 100, tool="bank.transfer"), Eq("currency", "USD", tool="bank.w*"))
+    b.add("scoped-applies", "a caveat scoped with for applies to calls of that tool", scoped, "bank.transfer",
+          {"amount": 500})
+    b.add("scoped-other-tool", "and not to calls of other tools", scoped, "bank.balance")
+    b.add("scoped-glob-scope", "a scope may be a glob", scoped, "bank.wire", {"amount": 500})
     many = b.token(*[Tools("x")] * 64)
     b.add("max-caveats", "64 caveats is the limit", many, "x")
     b.add("too-many-caveats", "65 caveats is too many", _appended(many, Tools("x").encode()), "x")

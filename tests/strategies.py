@@ -39,7 +39,19 @@ amounts = st.one_of(
 )
 times = st.integers(min_value=NOW - 100, max_value=NOW + 100)
 
+scope = st.one_of(st.none(), st.sampled_from(TOOL_PATTERNS))
+
+scoped = st.one_of(
+    st.builds(lambda v, t: Eq("recipient", v, tool=t), st.sampled_from(RECIPIENTS), scope),
+    st.builds(lambda v, t: Max("amount", v, tool=t), amounts, scope),
+    st.builds(lambda v, t: OneOf("recipient", v, tool=t), st.lists(st.sampled_from(RECIPIENTS), min_size=1,
+                                                                         max_size=3), scope),
+    st.builds(lambda v, t: PathUnder("path", v, tool=t), st.sampled_from(["/srv/docs", "/srv"]), scope),
+    st.builds(lambda v, t: Domain("to", v, tool=t), st.sampled_from(DOMAINS), scope),
+)
+
 caveat = st.one_of(
+    scoped,
     st.lists(st.sampled_from(TOOL_PATTERNS), min_size=1, max_size=3).map(lambda ps: Tools(*ps)),
     st.builds(Eq, st.just("recipient"), st.sampled_from(RECIPIENTS)),
     st.builds(Eq, st.just("amount"), st.integers(min_value=0, max_value=50)),

@@ -209,3 +209,17 @@ def test_budget_caveat_validation():
     assert Budget("amount", 5, "24h").window == 86400
     assert Budget("amount", "12.50").describe() == "amount at most 12.5 in total (cumulative)"
     assert CallLimit(1, "week").describe() == "at most 1 call per calendar week (UTC)"
+
+
+def test_scoped_budgets_count_only_their_tools(verifier):
+    token = mint(KEYRING, Holder(PLANNER.public_key), Tools("bank.*"),
+                 Budget("amount", 10, tool="bank.transfer"), CallLimit(1, tool="bank.balance"), location="bank")
+    assert spend(verifier, token, PLANNER, 10).allowed
+    assert pay(verifier, token, PLANNER, 1).codes == ("budget_exceeded",)
+    balance = Invocation("bank.balance", {}, at=NOW)
+    first = verifier.authorize(token, balance, Proof.create(PLANNER, token, balance, at=NOW))
+    assert first.allowed and verifier.complete(first, ok=True)
+    second = verifier.authorize(token, balance, Proof.create(PLANNER, token, balance, at=NOW))
+    assert second.codes == ("calls_exceeded",)
+    wire = Invocation("bank.wire", {"amount": 1000}, at=NOW)
+    assert verifier.authorize(token, wire, Proof.create(PLANNER, token, wire, at=NOW)).allowed

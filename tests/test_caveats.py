@@ -245,10 +245,22 @@ ALL = [
     Expires(NOW),
     NotBefore(0),
     Audience("bank-api", "ünï"),
+    Eq("currency", "USD", tool="bank.transfer"),
+    Eq("count", 3, tool="bank.*"),
+    Eq("flag", True, tool="x"),
+    OneOf("recipient", ["a", "b"], tool="bank.transfer"),
+    OneOf("account", [1, 2], tool="bank.transfer"),
+    Max("amount", 100, tool="bank.transfer"),
+    Min("amount", 1, tool="bank.transfer"),
+    Range("amount", 1, 5, tool="bank.transfer"),
+    Prefix("path", "/srv/", tool="files.*"),
+    PathUnder("path", "/srv", tool="files.read"),
+    Glob("to", "*@x.com", tool="mail.send"),
+    Domain("to", "example.com", tool="mail.send"),
 ]
 
 
-@pytest.mark.parametrize("caveat", ALL, ids=lambda cv: cv.kind)
+@pytest.mark.parametrize("caveat", ALL, ids=lambda cv: cv.kind + ("-for" if getattr(cv, "tool", None) else ""))
 def test_every_kind_round_trips_through_its_canonical_bytes(caveat):
     from capkit import canonical
 
@@ -327,3 +339,19 @@ def test_describe_speaks_plainly():
     assert Tools("bank.transfer").describe() == "tool is bank.transfer"
     assert OneOf("recipient", ["landlord"]).describe() == "recipient must be one of 'landlord'"
     assert Expires(NOW).describe() == "until 2026-12-01T00:00:00Z"
+
+
+def test_a_tool_scope_limits_a_caveat_to_matching_tools():
+    scoped = Max("amount", 100, tool="bank.transfer")
+    assert code(scoped, c("bank.transfer", amount=500)) == "arg_out_of_range"
+    assert code(scoped, c("bank.transfer")) == "arg_missing"
+    assert code(scoped, c("bank.balance")) is None  # other tools are not constrained by it
+    assert code(Max("amount", 100, tool="bank.*"), c("bank.wire", amount=500)) == "arg_out_of_range"
+    assert scoped.applies_to("bank.transfer") and not scoped.applies_to("bank.balance")
+    assert scoped.describe() == "amount at most 100 (for tool bank.transfer)"
+    assert scoped.encode() == b'{"arg":"amount","for":"bank.transfer","k":"max","max":"100"}'
+    for bad in ("", "has space", "x" * 129, 5):
+        with pytest.raises(InvalidCaveat):
+            Max("amount", 1, tool=bad)  # type: ignore[arg-type]
+    assert REGISTRY.decode(b'{"arg":"amount","for":"bad tool","k":"max","max":"1"}').code == "malformed_caveat"
+    assert REGISTRY.decode(b'{"arg":"amount","for":null,"k":"max","max":"1"}').code == "malformed_caveat"

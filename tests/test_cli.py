@@ -532,3 +532,21 @@ def test_budget_flag_errors(initialized):
                  ["--calls", "many"], ["--calls", "5/never"]):
         result = run(initialized, "mint", "--tool", "x", *args)
         assert result.exit_code == 2, args
+
+
+def test_tool_scoped_flags(initialized):
+    token = run(initialized, "mint", "--tool", "bank.*", "--max", "amount@bank.transfer=100",
+                "--eq", "to@mail.send=a@example.com", "--calls", "1/day@bank.transfer", "--budget",
+                "amount@bank.transfer=150").stdout.strip()
+    caveats = Token.parse(token).caveats
+    assert [getattr(c, "tool", None) for c in caveats] == [None, "bank.transfer", "mail.send", "bank.transfer",
+                                                           "bank.transfer"]
+    assert caveats[2].value == "a@example.com"  # '@' after '=' belongs to the value
+    check = ["check", token, "--allow-bearer"]
+    assert run(initialized, *check, "--tool", "bank.balance").exit_code == 0  # not constrained, not counted
+    assert run(initialized, *check, "--tool", "bank.transfer", "--arg", "amount=100").exit_code == 0
+    limited = run(initialized, *check, "--tool", "bank.transfer", "--arg", "amount=1")
+    assert limited.exit_code == 1 and "[calls_exceeded]" in limited.output
+    assert run(initialized, *check, "--tool", "bank.balance").exit_code == 0
+    for bad in (["--max", "amount@=1"], ["--calls", "3@"]):
+        assert run(initialized, "mint", "--tool", "x", *bad).exit_code == 2

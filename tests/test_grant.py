@@ -166,3 +166,20 @@ def test_the_example_in_specs_grant_md_parses():
     assert grant.location == "bank"
     assert [c.kind for c in grant.caveats] == ["holder", "max_depth", "tools", "one_of", "max", "min", "budget",
                                                "eq", "prefix", "audience", "not_before", "expires"]
+
+
+def test_tool_scoped_sections():
+    from capkit.caveats import Budget, CallLimit
+
+    text = ('tools = ["bank.transfer", "bank.balance"]\n[for."bank.transfer"]\ncalls = 3\ncalls_per = "day"\n'
+            '[for."bank.transfer".args.amount]\nmax = "1250"\nbudget = "1250"\nbudget_per = "month"\n')
+    grant = parse_grant(text, now=0)
+    assert grant.caveats == (Tools("bank.transfer", "bank.balance"), Max("amount", 1250, tool="bank.transfer"),
+                             Budget("amount", 1250, "month", tool="bank.transfer"),
+                             CallLimit(3, "day", tool="bank.transfer"))
+    assert parse_grant(grant.to_toml(), now=0) == grant
+    for bad, why in [('[for."x"]\nmax = 1', "may hold"), ('for = 5', "must be tables"),
+                     ('[for."bad tool".args.a]\nmax = 1', "invalid caveat"),
+                     ('[for."x"]\ncalls_per = "1h"', "needs calls")]:
+        with pytest.raises(GrantError, match=why):
+            parse_grant(bad, now=0)

@@ -124,3 +124,17 @@ def arg_values(call: Call, arg: str, *, lists: bool) -> "list[Any] | Failure":
             return Failure("arg_not_allowed", f"{arg} is an empty list; the grant requires each value to be allowed")
         return list(value)
     return [value]
+
+
+def tool_scope(value: object, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """Validate the optional ``for`` field: a tool pattern the caveat is limited to."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not TOOL_PATTERN.fullmatch(value):
+        raise InvalidCaveat("a caveat's tool scope is a tool name or glob of A-Z a-z 0-9 _ . : / - * ?")
+    return value
+
+
+def scope_json(tool: str | None) -> str:
+    """The ``"for":...,`` fragment of a scoped caveat's canonical bytes (it sorts just before ``"k"``)."""
+    return "" if tool is None else '"for":%s,' % quote(tool)

@@ -6,6 +6,11 @@ a value outside the constraint is denied (``arg_not_allowed`` for sets and
 patterns, ``arg_out_of_range`` for numeric bounds). The text-valued kinds
 (Eq on text, OneOf on text, Prefix, PathUnder, Glob, Domain) also accept a
 JSON array argument and then require every element to pass.
+
+Every kind takes an optional ``tool`` scope (JSON field ``for``): a tool name
+or glob. A scoped caveat constrains only calls of matching tools; calls of
+other tools satisfy it. (So ``Max("amount", 100, tool="bank.transfer")``
+leaves ``bank.balance`` free of an ``amount`` argument.)
 """
 
 from __future__ import annotations
@@ -17,7 +22,20 @@ import attrs
 
 from ..errors import InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
-from ._fields import amount_field, arg_name, arg_values, json_list, quote, show, show_list, sorted_text_set, text, text_set
+from ._fields import (
+    amount_field,
+    arg_name,
+    arg_values,
+    json_list,
+    quote,
+    scope_json,
+    show,
+    show_list,
+    sorted_text_set,
+    text,
+    text_set,
+    tool_scope,
+)
 from .amounts import AmountError, amount_text, coerce_bound, format_amount, parse_amount
 from .base import Call, Caveat, Failure, build_validated
 from .matching import MatchError, canonical_domain, canonical_path, domain_is_under, glob_match, host_of, path_is_under
@@ -50,42 +68,79 @@ def _texts_of(call: Call, arg: str) -> "list[str] | Failure":
     return values
 
 
+class ScopedCaveat(Caveat):
+    """A caveat that may be limited to calls of some tools (field ``tool``, JSON ``for``).
+
+    Subclasses implement ``_check``; ``check`` applies it only to calls in scope.
+    """
+
+    __slots__ = ()
+    tool: str | None
+
+    def applies_to(self, tool: str) -> bool:
+        return self.tool is None or glob_match(self.tool, tool)
+
+    def check(self, call: Call) -> Failure | None:
+        if self.tool is not None and not glob_match(self.tool, call.tool):
+            return None
+        return self._check(call)
+
+    def _check(self, call: Call) -> Failure | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _scoped(self, out: dict[str, Any]) -> dict[str, Any]:
+        if self.tool is not None:
+            out["for"] = self.tool
+        return out
+
+    def _scope_words(self) -> str:
+        return "" if self.tool is None else f" (for tool {self.tool})"
+
+
+class _ArgumentCaveat(ScopedCaveat):
+    __slots__ = ()
+    json_optional: ClassVar[frozenset[str]] = frozenset({"for"})
+
+
 # ------------------------------------------------------------------ equality
 
 
 @attrs.frozen(init=False)
-class Eq(Caveat):
+class Eq(_ArgumentCaveat):
     """``arg`` must equal ``value``: text exactly (code points), a number exactly (Decimal), or a boolean."""
 
     arg: str
     value: "str | Decimal | bool"
+    tool: str | None = None
 
     kind: ClassVar[str] = "eq"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "b"})
+    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "b", "for"})
 
-    def __init__(self, arg: str, value: "str | int | Decimal | bool", *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, arg: str, value: "str | int | Decimal | bool", *, tool: str | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         if isinstance(value, bool):
             typed: "str | Decimal | bool" = value
         elif isinstance(value, str):
             typed = text(value, "eq value", limits)
         else:
             typed = _bound(value, "eq value")
-        self.__attrs_init__(arg_name(arg), typed)
+        self.__attrs_init__(arg_name(arg), typed, tool_scope(tool))
 
     def to_json(self) -> dict[str, Any]:
         if isinstance(self.value, bool):
-            return {"k": self.kind, "arg": self.arg, "b": self.value}
+            return self._scoped({"k": self.kind, "arg": self.arg, "b": self.value})
         if isinstance(self.value, str):
-            return {"k": self.kind, "arg": self.arg, "s": self.value}
-        return {"k": self.kind, "arg": self.arg, "n": format_amount(self.value)}
+            return self._scoped({"k": self.kind, "arg": self.arg, "s": self.value})
+        return self._scoped({"k": self.kind, "arg": self.arg, "n": format_amount(self.value)})
 
     def encode(self) -> bytes:
+        arg, scope = quote(self.arg), scope_json(self.tool)
         if isinstance(self.value, bool):
-            return ('{"arg":%s,"b":%s,"k":"eq"}' % (quote(self.arg), "true" if self.value else "false")).encode()
+            return ('{"arg":%s,"b":%s,%s"k":"eq"}' % (arg, "true" if self.value else "false", scope)).encode()
         if isinstance(self.value, str):
-            return ('{"arg":%s,"k":"eq","s":%s}' % (quote(self.arg), quote(self.value))).encode()
-        return ('{"arg":%s,"k":"eq","n":"%s"}' % (quote(self.arg), amount_text(self.value))).encode()
+            return ('{"arg":%s,%s"k":"eq","s":%s}' % (arg, scope, quote(self.value))).encode()
+        return ('{"arg":%s,%s"k":"eq","n":"%s"}' % (arg, scope, amount_text(self.value))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Eq":
@@ -93,15 +148,16 @@ class Eq(Caveat):
         if len(present) != 1:
             raise InvalidCaveat("eq needs exactly one of s, n, b")
         field = present[0]
+        scope = tool_scope(obj.get("for"))
         if field == "b":
             if not isinstance(obj["b"], bool):
                 raise InvalidCaveat("eq b must be a boolean")
-            return build_validated(cls, arg_name(obj["arg"]), obj["b"])
+            return build_validated(cls, arg_name(obj["arg"]), obj["b"], scope)
         if field == "n":
-            return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["n"], "eq n"))
-        return build_validated(cls, arg_name(obj["arg"]), text(obj["s"], "eq value", limits))
+            return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["n"], "eq n"), scope)
+        return build_validated(cls, arg_name(obj["arg"]), text(obj["s"], "eq value", limits), scope)
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         if isinstance(self.value, bool):
             values = arg_values(call, self.arg, lists=False)
             if isinstance(values, Failure):
@@ -125,22 +181,23 @@ class Eq(Caveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} must be {show(self.value)}"
+        return f"{self.arg} must be {show(self.value)}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
-class OneOf(Caveat):
+class OneOf(_ArgumentCaveat):
     """``arg`` must be one of ``values``: all text (exact) or all numbers (Decimal)."""
 
     arg: str
     values: "tuple[str, ...] | tuple[Decimal, ...]"
+    tool: str | None = None
 
     kind: ClassVar[str] = "one_of"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n"})
+    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "for"})
 
     def __init__(self, arg: str, values: "Iterable[str] | Iterable[int | Decimal | str]", *, numbers: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         """``values`` are text unless ``numbers`` is true or every value is an int or Decimal."""
         if isinstance(values, (str, bytes)):
             raise InvalidCaveat("one_of values must be a list, not one string")
@@ -156,7 +213,7 @@ class OneOf(Caveat):
             typed: "tuple[str, ...] | tuple[Decimal, ...]" = tuple(amounts)
         else:
             typed = text_set(items, "one_of value", limits)
-        self.__attrs_init__(arg_name(arg), typed)
+        self.__attrs_init__(arg_name(arg), typed, tool_scope(tool))
 
     @property
     def numeric(self) -> bool:
@@ -165,26 +222,29 @@ class OneOf(Caveat):
 
     def to_json(self) -> dict[str, Any]:
         if self.numeric:
-            return {"k": self.kind, "arg": self.arg, "n": [format_amount(v) for v in self.values]}  # type: ignore[arg-type]
-        return {"k": self.kind, "arg": self.arg, "s": list(self.values)}
+            return self._scoped({"k": self.kind, "arg": self.arg,
+                                 "n": [format_amount(v) for v in self.values]})  # type: ignore[arg-type]
+        return self._scoped({"k": self.kind, "arg": self.arg, "s": list(self.values)})
 
     def encode(self) -> bytes:
+        arg, scope = quote(self.arg), scope_json(self.tool)
         if self.numeric:
             items = ",".join('"%s"' % amount_text(v) for v in self.values)  # type: ignore[arg-type]
-            return ('{"arg":%s,"k":"one_of","n":[%s]}' % (quote(self.arg), items)).encode()
+            return ('{"arg":%s,%s"k":"one_of","n":[%s]}' % (arg, scope, items)).encode()
         items = ",".join(map(quote, self.values))  # type: ignore[arg-type]
-        return ('{"arg":%s,"k":"one_of","s":[%s]}' % (quote(self.arg), items)).encode()
+        return ('{"arg":%s,%s"k":"one_of","s":[%s]}' % (arg, scope, items)).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "OneOf":
         if ("s" in obj) == ("n" in obj):
             raise InvalidCaveat("one_of needs exactly one of s, n")
+        scope = tool_scope(obj.get("for"))
         if "n" in obj:
             amounts = [amount_field(v, "one_of n") for v in json_list(obj["n"], "one_of n")]
-            return cls(obj["arg"], amounts, numbers=True, limits=limits)
-        return build_validated(cls, arg_name(obj["arg"]), sorted_text_set(obj["s"], "one_of value", limits))
+            return cls(obj["arg"], amounts, numbers=True, tool=scope, limits=limits)
+        return build_validated(cls, arg_name(obj["arg"]), sorted_text_set(obj["s"], "one_of value", limits), scope)
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         if self.numeric:
             amount = _amount_of(call, self.arg)
             if isinstance(amount, Failure):
@@ -201,36 +261,38 @@ class OneOf(Caveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} must be one of {show_list(self.values, 10)}"
+        return f"{self.arg} must be one of {show_list(self.values, 10)}" + self._scope_words()
 
 
 # ------------------------------------------------------------ numeric bounds
 
 
 @attrs.frozen(init=False)
-class Max(Caveat):
+class Max(_ArgumentCaveat):
     """``arg`` must be a number at most ``max`` (inclusive)."""
 
     arg: str
     max: Decimal
+    tool: str | None = None
 
     kind: ClassVar[str] = "max"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "max"})
 
-    def __init__(self, arg: str, max: "int | Decimal | str") -> None:  # noqa: A002 - the natural name
-        self.__attrs_init__(arg_name(arg), _bound(max, "max"))
+    def __init__(self, arg: str, max: "int | Decimal | str", *, tool: str | None = None) -> None:  # noqa: A002
+        self.__attrs_init__(arg_name(arg), _bound(max, "max"), tool_scope(tool))
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.kind, "arg": self.arg, "max": format_amount(self.max)}
+        return self._scoped({"k": self.kind, "arg": self.arg, "max": format_amount(self.max)})
 
     def encode(self) -> bytes:
-        return ('{"arg":%s,"k":"max","max":"%s"}' % (quote(self.arg), amount_text(self.max))).encode()
+        return ('{"arg":%s,%s"k":"max","max":"%s"}'
+                % (quote(self.arg), scope_json(self.tool), amount_text(self.max))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Max":
-        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["max"], "max"))
+        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["max"], "max"), tool_scope(obj.get("for")))
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         amount = _amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
@@ -239,33 +301,35 @@ class Max(Caveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} at most {show(self.max)}"
+        return f"{self.arg} at most {show(self.max)}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
-class Min(Caveat):
+class Min(_ArgumentCaveat):
     """``arg`` must be a number at least ``min`` (inclusive)."""
 
     arg: str
     min: Decimal
+    tool: str | None = None
 
     kind: ClassVar[str] = "min"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min"})
 
-    def __init__(self, arg: str, min: "int | Decimal | str") -> None:  # noqa: A002
-        self.__attrs_init__(arg_name(arg), _bound(min, "min"))
+    def __init__(self, arg: str, min: "int | Decimal | str", *, tool: str | None = None) -> None:  # noqa: A002
+        self.__attrs_init__(arg_name(arg), _bound(min, "min"), tool_scope(tool))
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.kind, "arg": self.arg, "min": format_amount(self.min)}
+        return self._scoped({"k": self.kind, "arg": self.arg, "min": format_amount(self.min)})
 
     def encode(self) -> bytes:
-        return ('{"arg":%s,"k":"min","min":"%s"}' % (quote(self.arg), amount_text(self.min))).encode()
+        return ('{"arg":%s,%s"k":"min","min":"%s"}'
+                % (quote(self.arg), scope_json(self.tool), amount_text(self.min))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Min":
-        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["min"], "min"))
+        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["min"], "min"), tool_scope(obj.get("for")))
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         amount = _amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
@@ -274,38 +338,42 @@ class Min(Caveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} at least {show(self.min)}"
+        return f"{self.arg} at least {show(self.min)}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
-class Range(Caveat):
+class Range(_ArgumentCaveat):
     """``arg`` must be a number with ``min <= arg <= max``."""
 
     arg: str
     min: Decimal
     max: Decimal
+    tool: str | None = None
 
     kind: ClassVar[str] = "range"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min", "max"})
 
-    def __init__(self, arg: str, min: "int | Decimal | str", max: "int | Decimal | str") -> None:  # noqa: A002
+    def __init__(self, arg: str, min: "int | Decimal | str", max: "int | Decimal | str",  # noqa: A002
+                 *, tool: str | None = None) -> None:
         low, high = _bound(min, "range min"), _bound(max, "range max")
         if low > high:
             raise InvalidCaveat("range min is greater than its max")
-        self.__attrs_init__(arg_name(arg), low, high)
+        self.__attrs_init__(arg_name(arg), low, high, tool_scope(tool))
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.kind, "arg": self.arg, "min": format_amount(self.min), "max": format_amount(self.max)}
+        return self._scoped({"k": self.kind, "arg": self.arg, "min": format_amount(self.min),
+                             "max": format_amount(self.max)})
 
     def encode(self) -> bytes:
-        return ('{"arg":%s,"k":"range","max":"%s","min":"%s"}'
-                % (quote(self.arg), amount_text(self.max), amount_text(self.min))).encode()
+        return ('{"arg":%s,%s"k":"range","max":"%s","min":"%s"}'
+                % (quote(self.arg), scope_json(self.tool), amount_text(self.max), amount_text(self.min))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Range":
-        return cls(obj["arg"], amount_field(obj["min"], "range min"), amount_field(obj["max"], "range max"))
+        return cls(obj["arg"], amount_field(obj["min"], "range min"), amount_field(obj["max"], "range max"),
+                   tool=tool_scope(obj.get("for")))
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         amount = _amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
@@ -317,13 +385,13 @@ class Range(Caveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} between {show(self.min)} and {show(self.max)}"
+        return f"{self.arg} between {show(self.min)} and {show(self.max)}" + self._scope_words()
 
 
 # ---------------------------------------------------------- text constraints
 
 
-class _TextCaveat(Caveat):
+class _TextCaveat(_ArgumentCaveat):
     """A caveat whose single ``value`` field constrains a text argument element-wise."""
 
     __slots__ = ()
@@ -332,16 +400,17 @@ class _TextCaveat(Caveat):
     value: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.kind, "arg": self.arg, "v": self.value}
+        return self._scoped({"k": self.kind, "arg": self.arg, "v": self.value})
 
     def encode(self) -> bytes:
-        return ('{"arg":%s,"k":"%s","v":%s}' % (quote(self.arg), self.kind, quote(self.value))).encode()
+        return ('{"arg":%s,%s"k":"%s","v":%s}'
+                % (quote(self.arg), scope_json(self.tool), self.kind, quote(self.value))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "_TextCaveat":
-        return cls(obj["arg"], obj["v"], limits=limits)  # type: ignore[call-arg]
+        return cls(obj["arg"], obj["v"], tool=tool_scope(obj.get("for")), limits=limits)  # type: ignore[call-arg]
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         texts = _texts_of(call, self.arg)
         if isinstance(texts, Failure):
             return texts
@@ -361,11 +430,12 @@ class Prefix(_TextCaveat):
 
     arg: str
     value: str
+    tool: str | None = None
 
     kind: ClassVar[str] = "prefix"
 
-    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.__attrs_init__(arg_name(arg), text(value, "prefix", limits))
+    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.__attrs_init__(arg_name(arg), text(value, "prefix", limits), tool_scope(tool))
 
     def _check_one(self, value: str) -> Failure | None:
         if not value.startswith(self.value):
@@ -373,7 +443,7 @@ class Prefix(_TextCaveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} starts with {show(self.value)}"
+        return f"{self.arg} starts with {show(self.value)}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
@@ -386,16 +456,17 @@ class PathUnder(_TextCaveat):
 
     arg: str
     value: str
+    tool: str | None = None
 
     kind: ClassVar[str] = "path_under"
 
-    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         text(value, "path_under base", limits)
         try:
             base = canonical_path(value)
         except MatchError as exc:
             raise InvalidCaveat(f"path_under base: {exc}") from None
-        self.__attrs_init__(arg_name(arg), base)
+        self.__attrs_init__(arg_name(arg), base, tool_scope(tool))
 
     def _check_one(self, value: str) -> Failure | None:
         try:
@@ -407,7 +478,7 @@ class PathUnder(_TextCaveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} is a path under {self.value}"
+        return f"{self.arg} is a path under {self.value}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
@@ -416,11 +487,12 @@ class Glob(_TextCaveat):
 
     arg: str
     value: str
+    tool: str | None = None
 
     kind: ClassVar[str] = "glob"
 
-    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.__attrs_init__(arg_name(arg), text(value, "glob pattern", limits))
+    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.__attrs_init__(arg_name(arg), text(value, "glob pattern", limits), tool_scope(tool))
 
     def _check_one(self, value: str) -> Failure | None:
         if not glob_match(self.value, value):
@@ -428,7 +500,7 @@ class Glob(_TextCaveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} matches {show(self.value)}"
+        return f"{self.arg} matches {show(self.value)}" + self._scope_words()
 
 
 @attrs.frozen(init=False)
@@ -441,16 +513,17 @@ class Domain(_TextCaveat):
 
     arg: str
     value: str
+    tool: str | None = None
 
     kind: ClassVar[str] = "domain"
 
-    def __init__(self, arg: str, value: str, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         text(value, "domain", limits)
         try:
             domain = canonical_domain(value)
         except MatchError as exc:
             raise InvalidCaveat(f"domain: {exc}") from None
-        self.__attrs_init__(arg_name(arg), domain)
+        self.__attrs_init__(arg_name(arg), domain, tool_scope(tool))
 
     def _check_one(self, value: str) -> Failure | None:
         try:
@@ -462,4 +535,4 @@ class Domain(_TextCaveat):
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} is an address at {self.value} (or a subdomain)"
+        return f"{self.arg} is an address at {self.value} (or a subdomain)" + self._scope_words()

@@ -72,6 +72,10 @@ class Caveat:
     def describe(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def applies_to(self, tool: str) -> bool:
+        """True if this caveat constrains calls of ``tool`` (caveats scoped with ``for`` may not)."""
+        return True
+
     def encode(self) -> bytes:
         """The canonical bytes that are signed into a token for this caveat.
 

@@ -21,9 +21,10 @@ import attrs
 from ..errors import InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
 from ..timefmt import TimeFormatError, parse_duration
-from ._fields import amount_field, arg_name, arg_values, quote, show
+from ._fields import amount_field, arg_name, arg_values, quote, scope_json, show, tool_scope
 from .amounts import AmountError, amount_text, coerce_bound, parse_amount
-from .base import Call, Caveat, Failure, build_validated
+from .arguments import ScopedCaveat
+from .base import Call, Failure, build_validated
 
 CALENDAR = ("day", "week", "month")
 #: Longest rolling window: a year.
@@ -92,11 +93,12 @@ def _window_field(obj: Mapping[str, Any]) -> "int | str | None":
     return parse_window(value)
 
 
-class _Metered(Caveat):
-    """Marks caveats that consume shared state when a call is allowed."""
+class _Metered(ScopedCaveat):
+    """Marks caveats that consume shared state when a call is allowed (optionally only for some tools)."""
 
     __slots__ = ()
     metered: ClassVar[bool] = True
+    json_optional: ClassVar[frozenset[str]] = frozenset({"w", "for"})
 
 
 @attrs.frozen(init=False)
@@ -110,36 +112,37 @@ class Budget(_Metered):
     arg: str
     cap: Decimal
     window: "int | str | None"
+    tool: str | None = None
 
     kind: ClassVar[str] = "budget"
     json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "cap"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"w"})
 
-    def __init__(self, arg: str, cap: "int | Decimal | str", window: "int | str | None" = None) -> None:
+    def __init__(self, arg: str, cap: "int | Decimal | str", window: "int | str | None" = None, *,
+                 tool: str | None = None) -> None:
         try:
             bound = coerce_bound(cap)
         except AmountError as exc:
             raise InvalidCaveat(f"budget cap {exc}") from None
         if bound < 0:
             raise InvalidCaveat("a budget cap must not be negative")
-        self.__attrs_init__(arg_name(arg), bound, parse_window(window))
+        self.__attrs_init__(arg_name(arg), bound, parse_window(window), tool_scope(tool))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"k": self.kind, "arg": self.arg, "cap": amount_text(self.cap)}
         if self.window is not None:
             out["w"] = self.window
-        return out
+        return self._scoped(out)
 
     def encode(self) -> bytes:
-        return ('{"arg":%s,"cap":"%s","k":"budget"%s}' % (quote(self.arg), amount_text(self.cap),
-                                                         _window_json(self.window))).encode()
+        return ('{"arg":%s,"cap":"%s",%s"k":"budget"%s}' % (quote(self.arg), amount_text(self.cap),
+                                                           scope_json(self.tool), _window_json(self.window))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Budget":
         cap = amount_field(obj["cap"], "budget cap")
         if cap < 0:
             raise InvalidCaveat("a budget cap must not be negative")
-        return build_validated(cls, arg_name(obj["arg"]), cap, _window_field(obj))
+        return build_validated(cls, arg_name(obj["arg"]), cap, _window_field(obj), tool_scope(obj.get("for")))
 
     def amount(self, call: Call) -> "Decimal | Failure":
         """What this call spends, or the Failure that denies it before any state is touched."""
@@ -154,12 +157,12 @@ class Budget(_Metered):
             return Failure("arg_out_of_range", f"{self.arg} {show(amount)} is negative; a budget counts spends of 0 or more")
         return amount
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         amount = self.amount(call)
         return amount if isinstance(amount, Failure) else None
 
     def describe(self) -> str:
-        return f"{self.arg} at most {show(self.cap)} {describe_window(self.window)} (cumulative)"
+        return f"{self.arg} at most {show(self.cap)} {describe_window(self.window)} (cumulative)" + self._scope_words()
 
 
 @attrs.frozen(init=False)
@@ -168,15 +171,15 @@ class CallLimit(_Metered):
 
     n: int
     window: "int | str | None"
+    tool: str | None = None
 
     kind: ClassVar[str] = "calls"
     json_fields: ClassVar[frozenset[str]] = frozenset({"n"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"w"})
 
-    def __init__(self, n: int, window: "int | str | None" = None) -> None:
+    def __init__(self, n: int, window: "int | str | None" = None, *, tool: str | None = None) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CALLS:
             raise InvalidCaveat(f"a call limit is an integer from 0 to {MAX_CALLS}")
-        self.__attrs_init__(n, parse_window(window))
+        self.__attrs_init__(n, parse_window(window), tool_scope(tool))
 
     @property
     def cap(self) -> Decimal:
@@ -186,26 +189,26 @@ class CallLimit(_Metered):
         out: dict[str, Any] = {"k": self.kind, "n": self.n}
         if self.window is not None:
             out["w"] = self.window
-        return out
+        return self._scoped(out)
 
     def encode(self) -> bytes:
-        return ('{"k":"calls","n":%d%s}' % (self.n, _window_json(self.window))).encode()
+        return ('{%s"k":"calls","n":%d%s}' % (scope_json(self.tool), self.n, _window_json(self.window))).encode()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "CallLimit":
         n = obj["n"]
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CALLS:
             raise InvalidCaveat(f"a call limit is an integer from 0 to {MAX_CALLS}")
-        return build_validated(cls, n, _window_field(obj))
+        return build_validated(cls, n, _window_field(obj), tool_scope(obj.get("for")))
 
     def amount(self, call: Call) -> Decimal:
         return _ONE
 
-    def check(self, call: Call) -> Failure | None:
+    def _check(self, call: Call) -> Failure | None:
         return None
 
     def describe(self) -> str:
-        return f"at most {self.n} call{'s' if self.n != 1 else ''} {describe_window(self.window)}"
+        return f"at most {self.n} call{'s' if self.n != 1 else ''} {describe_window(self.window)}" + self._scope_words()
 
 
 _ONE = Decimal(1)

@@ -1,4 +1,8 @@
-"""The caveat flags shared by ``mint`` and ``attenuate``, and the caveats they state."""
+"""The caveat flags shared by ``mint``, ``attenuate`` and ``delegate``, and the caveats they state.
+
+Argument flags take ``ARG=VALUE``, or ``ARG@TOOL=VALUE`` to constrain only
+calls of TOOL (a name or glob): ``--max amount@bank.transfer=100``.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from capkit.grant import Grant, parse_grant
 from capkit.timefmt import parse_instant
 
 from .errors import InputError
-from .values import list_value, split_assignment, typed_value
+from .values import list_value, split_scoped, typed_value
 
 _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--holder",), dict(metavar="PUBKEY",
@@ -59,7 +63,8 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--budget", "budgets"), dict(multiple=True, metavar="ARG=CAP[/WINDOW]",
                                    help="Cumulative cap on an argument over allowed calls; WINDOW is a duration "
                                         "(24h) or day, week, month. Example: amount=500/month.")),
-    (("--calls",), dict(metavar="N[/WINDOW]", help="At most N allowed calls (per WINDOW). Example: 20/1h.")),
+    (("--calls",), dict(multiple=True, metavar="N[/WINDOW][@TOOL]",
+                        help="At most N allowed calls (per WINDOW; of TOOL only). Example: 20/1h.")),
     (("--from", "grant_file"), dict(type=click.Path(dir_okay=False, path_type=Path), metavar="GRANT.toml",
                                     help="Read caveats from a grant file (see specs/GRANT.md).")),
 ]
@@ -101,48 +106,49 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
     if params["tools"]:
         caveats.append(Tools(*params["tools"]))
     for item in params["eqs"]:
-        arg, raw = split_assignment(item, "--eq")
+        arg, tool, raw = split_scoped(item, "--eq")
         value = typed_value(raw)
         if value is None:
             raise InputError("--eq: null is not a value a grant can require")
-        caveats.append(Eq(arg, value))
+        caveats.append(Eq(arg, value, tool=tool))
     for item in params["one_ofs"]:
-        arg, raw = split_assignment(item, "--one-of")
+        arg, tool, raw = split_scoped(item, "--one-of")
         values = list_value(raw, "--one-of")
         if all(isinstance(v, Decimal) for v in values):
-            caveats.append(OneOf(arg, values, numbers=True))
+            caveats.append(OneOf(arg, values, numbers=True, tool=tool))
         elif all(isinstance(v, str) for v in values):
-            caveats.append(OneOf(arg, values))
+            caveats.append(OneOf(arg, values, tool=tool))
         else:
             raise InputError("--one-of: list only text or only numbers (quote numbers to make them text)")
     for item in params["maxes"]:
-        arg, raw = split_assignment(item, "--max")
-        caveats.append(Max(arg, _amount(raw, "--max")))
+        arg, tool, raw = split_scoped(item, "--max")
+        caveats.append(Max(arg, _amount(raw, "--max"), tool=tool))
     for item in params["mins"]:
-        arg, raw = split_assignment(item, "--min")
-        caveats.append(Min(arg, _amount(raw, "--min")))
+        arg, tool, raw = split_scoped(item, "--min")
+        caveats.append(Min(arg, _amount(raw, "--min"), tool=tool))
     for item in params["ranges"]:
-        arg, raw = split_assignment(item, "--range")
+        arg, tool, raw = split_scoped(item, "--range")
         low, sep, high = raw.partition("..")
         if not sep:
             raise InputError(f"--range expects ARG=LOW..HIGH, got {item!r}")
-        caveats.append(Range(arg, _amount(low, "--range"), _amount(high, "--range")))
+        caveats.append(Range(arg, _amount(low, "--range"), _amount(high, "--range"), tool=tool))
     for flag, key, kind in (("--prefix", "prefixes", Prefix), ("--path-under", "paths_under", PathUnder),
                             ("--glob", "globs", Glob), ("--domain", "domains", Domain)):
         for item in params[key]:
-            arg, raw = split_assignment(item, flag)
-            caveats.append(kind(arg, raw))
+            arg, tool, raw = split_scoped(item, flag)
+            caveats.append(kind(arg, raw, tool=tool))
     if params["audiences"]:
         caveats.append(Audience(*params["audiences"]))
     for item in params["budgets"]:
-        arg, raw = split_assignment(item, "--budget")
+        arg, tool, raw = split_scoped(item, "--budget")
         cap, _, window = raw.partition("/")
-        caveats.append(Budget(arg, _amount(cap, "--budget"), window or None))
-    if params["calls"] is not None:
-        count, _, window = params["calls"].partition("/")
-        if not count.isdigit():
-            raise InputError(f"--calls expects N or N/WINDOW, got {params['calls']!r}")
-        caveats.append(CallLimit(int(count), window or None))
+        caveats.append(Budget(arg, _amount(cap, "--budget"), window or None, tool=tool))
+    for item in params["calls"]:
+        limit, at, tool = item.partition("@")
+        count, _, window = limit.partition("/")
+        if not count.isdigit() or (at and not tool):
+            raise InputError(f"--calls expects N, N/WINDOW or N/WINDOW@TOOL, got {item!r}")
+        caveats.append(CallLimit(int(count), window or None, tool=tool or None))
     if params["not_before"] is not None:
         caveats.append(NotBefore(parse_instant(params["not_before"], now=now)))
     if params["expires"] is not None:

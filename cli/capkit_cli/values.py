@@ -52,3 +52,12 @@ def list_value(text: str, flag: str) -> list[Any]:
             raise InputError(f"{flag}: {text!r} is not a JSON array")
         return [Decimal(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in items]
     return [typed_value(part) for part in text.split(",")]
+
+
+def split_scoped(text: str, flag: str) -> tuple[str, str | None, str]:
+    """``ARG=VALUE`` or ``ARG@TOOL=VALUE`` (the caveat then applies to calls of TOOL only)."""
+    name, value = split_assignment(text, flag)
+    arg, at, tool = name.partition("@")
+    if at and not tool:
+        raise InputError(f"{flag} expects ARG@TOOL=VALUE, got {text!r}")
+    return arg, (tool if at else None), value

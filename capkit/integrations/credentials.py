@@ -1,0 +1,71 @@
+"""``Credentials``: what an agent runtime holds to present a token (the token and the holder's key).
+
+The runtime, not the model, holds them: pass them explicitly, or bind them for
+a block of work with ``acting_as`` (a context variable, so concurrent tasks
+each see their own). ``present`` makes the token text and a fresh proof of
+possession for one exact invocation; ``meta`` wraps them as MCP ``_meta``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import attrs
+
+from ..holder import AgentKey, Proof
+from ..invocation import Invocation
+from ..token import Token
+
+#: Where capkit's token and proof travel in an MCP request's ``_meta``.
+META_KEY = "capkit"
+
+_current: contextvars.ContextVar["Credentials | None"] = contextvars.ContextVar("capkit_credentials", default=None)
+
+
+@attrs.frozen(repr=False)
+class Credentials:
+    """A token and (for a holder-bound token) the holder's key, plus the audience calls go to."""
+
+    token: "Token | str"
+    key: AgentKey | None = None
+    audience: str | None = None
+
+    @property
+    def token_text(self) -> str:
+        return self.token.serialize() if isinstance(self.token, Token) else self.token
+
+    def __repr__(self) -> str:  # never show the token
+        key = "" if self.key is None else f", key={self.key!r}"
+        return f"Credentials(<token>{key}, audience={self.audience!r})"
+
+    def present(self, tool: str, args: dict[str, Any]) -> tuple[str, str | None]:
+        """The token text and a fresh proof for calling ``tool`` with exactly ``args`` (no proof without a key)."""
+        if self.key is None:
+            return self.token_text, None
+        invocation = Invocation(tool, args, self.audience)
+        return self.token_text, Proof.create(self.key, self.token, invocation).serialize()
+
+    def meta(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """MCP request ``_meta`` carrying the token and a proof for this exact call."""
+        token, proof = self.present(tool, args)
+        body = {"token": token}
+        if proof is not None:
+            body["proof"] = proof
+        return {META_KEY: body}
+
+
+@contextmanager
+def acting_as(credentials: Credentials) -> Iterator[Credentials]:
+    """Bind ``credentials`` for the calls made inside the block (by this task or thread)."""
+    reset = _current.set(credentials)
+    try:
+        yield credentials
+    finally:
+        _current.reset(reset)
+
+
+def current_credentials() -> Credentials | None:
+    """The credentials bound by the innermost ``acting_as``, if any."""
+    return _current.get()

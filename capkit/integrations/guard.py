@@ -1,0 +1,81 @@
+"""``@guard``: require a capkit token on every call of a plain Python tool (sync or async).
+
+    @guard(verifier, tool="bank.transfer")
+    def transfer(recipient: str, amount: Decimal) -> str: ...
+
+    with acting_as(Credentials(token, agent_key)):   # in the agent runtime
+        transfer("landlord", Decimal("1250"))
+
+The call's arguments (bound to the function's signature, defaults applied)
+are the invocation's arguments. The credentials come from the keyword-only
+argument ``capkit`` (a ``Credentials``), else from ``acting_as``; never from
+the tool's other arguments, which a model fills. A denial raises
+``AuthorizationDenied`` carrying the decision, and the body does not run; a
+body that raises releases the call's reservation, one that returns commits it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, TypeVar
+
+from ..errors import AuthorizationDenied, CapkitError
+from ..invocation import Invocation
+from ..verifier import Verifier
+from ._boundary import authorize_async, run_allowed
+from .credentials import Credentials, current_credentials
+
+F = TypeVar("F", bound=Callable[..., Any])
+CREDENTIALS_ARGUMENT = "capkit"
+
+
+def _invocation(signature: inspect.Signature, tool: str, audience: str | None, args: tuple, kwargs: dict) -> Invocation:
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return Invocation(tool, dict(bound.arguments), audience)
+
+
+def _credentials(explicit: object) -> Credentials:
+    credentials = explicit if explicit is not None else current_credentials()
+    if not isinstance(credentials, Credentials):
+        raise CapkitError("no capkit credentials: pass capkit=Credentials(...) or call inside acting_as(...)")
+    return credentials
+
+
+def guard(verifier: Verifier, *, tool: str | None = None, audience: str | None = None) -> Callable[[F], F]:
+    """Wrap a tool so that every call is authorized by ``verifier`` first (see the module docstring)."""
+
+    def decorate(fn: F) -> F:
+        name = tool or fn.__name__
+        signature = inspect.signature(fn)
+        if CREDENTIALS_ARGUMENT in signature.parameters:
+            raise CapkitError(f"a guarded tool may not have a parameter named {CREDENTIALS_ARGUMENT!r}")
+
+        def prepare(args: tuple, kwargs: dict) -> tuple[Invocation, str, str | None]:
+            credentials = _credentials(kwargs.pop(CREDENTIALS_ARGUMENT, None))
+            invocation = _invocation(signature, name, audience if audience is not None else credentials.audience,
+                                     args, kwargs)
+            token, proof = credentials.present(invocation.tool, dict(invocation.args))
+            return invocation, token, proof
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_guarded(*args: Any, **kwargs: Any) -> Any:
+                invocation, token, proof = prepare(args, kwargs)
+                decision = await authorize_async(verifier, token, invocation, proof)
+                if not decision.allowed:
+                    raise AuthorizationDenied(decision)
+                return await run_allowed(verifier, decision, lambda: fn(*args, **kwargs))
+
+            return async_guarded  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            invocation, token, proof = prepare(args, kwargs)
+            with verifier.authorized(token, invocation, proof):
+                return fn(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,85 @@
+"""LangChain (``langchain-core``): ``CapkitTool`` wraps a tool, keeping its name and schema.
+
+    safe = CapkitTool.wrap(transfer_tool, verifier, tool="bank.transfer")
+    safe.invoke({"recipient": "landlord", "amount": 50},
+                config={"configurable": {"capkit": Credentials(token, agent_key)}})
+
+The credentials come from ``config["configurable"]["capkit"]``, which the
+application sets and the model never writes. Every call is authorized with
+the tool's input as arguments; a denial becomes a ``ToolException`` whose
+text lists every reason (returned to the model as the tool's output, since
+``handle_tool_error`` is on); the wrapped tool raising releases the call's
+reservation, returning commits it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import ConfigDict
+
+from ..errors import CapkitError
+from ..invocation import Invocation
+from ..verifier import Verifier
+from ._boundary import authorize_async, denial_text, run_allowed
+from .credentials import Credentials
+
+
+def _credentials(config: RunnableConfig | None) -> Credentials:
+    found = ((config or {}).get("configurable") or {}).get("capkit")
+    if not isinstance(found, Credentials):
+        raise CapkitError('no capkit credentials: pass config={"configurable": {"capkit": Credentials(...)}}')
+    return found
+
+
+class CapkitTool(BaseTool):
+    """A LangChain tool that authorizes every call of the tool it wraps."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    wrapped: BaseTool
+    verifier: Any
+    capkit_tool: str
+    audience: str | None = None
+    handle_tool_error: Any = True
+
+    @classmethod
+    def wrap(cls, tool: BaseTool, verifier: Verifier, *, tool_name: str | None = None,
+             audience: str | None = None) -> "CapkitTool":
+        """Wrap ``tool``: same name, description and argument schema."""
+        return cls(name=tool.name, description=tool.description, args_schema=tool.args_schema, wrapped=tool,
+                   verifier=verifier, capkit_tool=tool_name or tool.name, audience=audience)
+
+    def _invocation(self, kwargs: dict[str, Any], config: RunnableConfig | None) -> tuple[Invocation, str, str | None]:
+        credentials = _credentials(config)
+        invocation = Invocation(self.capkit_tool, dict(kwargs), self.audience or credentials.audience)
+        token, proof = credentials.present(invocation.tool, dict(kwargs))
+        return invocation, token, proof
+
+    def _run(self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any) -> Any:
+        invocation, token, proof = self._invocation(kwargs, config)
+        decision = self.verifier.authorize(token, invocation, proof)
+        if not decision.allowed:
+            raise ToolException(denial_text(decision))
+        try:
+            result = self.wrapped.invoke(kwargs, config=_without_callbacks(config))
+        except BaseException:
+            self.verifier.complete(decision, ok=False)  # the tool failed: give the reservation back
+            raise
+        self.verifier.complete(decision, ok=True)
+        return result
+
+    async def _arun(self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any) -> Any:
+        invocation, token, proof = self._invocation(kwargs, config)
+        decision = await authorize_async(self.verifier, token, invocation, proof)
+        if not decision.allowed:
+            raise ToolException(denial_text(decision))
+        return await run_allowed(self.verifier, decision,
+                                 lambda: self.wrapped.ainvoke(kwargs, config=_without_callbacks(config)))
+
+
+def _without_callbacks(config: RunnableConfig | None) -> RunnableConfig:
+    """The config for the wrapped tool: the same, without re-running this tool's callbacks."""
+    return {k: v for k, v in (config or {}).items() if k != "callbacks"}  # type: ignore[return-value]

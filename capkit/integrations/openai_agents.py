@@ -1,0 +1,113 @@
+"""OpenAI Agents SDK (``openai-agents``): capkit at the tool boundary of an agent run.
+
+The token and agent key live in the run context (``Runner.run(..., context=...)``),
+which never reaches the model: pass a ``Credentials``, or any object with a
+``capkit`` attribute (or mapping key) holding one.
+
+* ``capkit_function_tool(fn, verifier)`` — a function tool with ``fn``'s name,
+  docstring and JSON schema whose every call is authorized first; a denial is
+  returned to the model as text listing every reason; ``fn`` raising releases
+  the reservation, returning commits it.
+* ``capkit_tool_input_guardrail(verifier)`` — a tool input guardrail for
+  existing function tools: a denial rejects the call with the reasons. (A
+  guardrail cannot see the tool's outcome, so an allowed call's budget spend
+  is committed at once.)
+* ``capkit_tool_meta_resolver()`` — for an MCP server's ``tool_meta_resolver``:
+  attaches the token and a fresh proof over the exact arguments sent, for a
+  server protected by ``capkit.integrations.mcp``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from typing import Any, Callable, Mapping
+
+from agents import FunctionTool, RunContextWrapper, ToolGuardrailFunctionOutput, ToolInputGuardrail, function_tool
+from agents.tool_context import ToolContext
+
+from ..errors import CapkitError
+from ..invocation import Invocation
+from ..verifier import Verifier
+from ._boundary import authorize_async, denial_text, run_allowed
+from .credentials import Credentials
+
+
+def credentials_from(context: Any) -> Credentials:
+    """The capkit credentials in an agent run's context; raise ``CapkitError`` if there are none."""
+    if isinstance(context, Credentials):
+        return context
+    found = context.get("capkit") if isinstance(context, Mapping) else getattr(context, "capkit", None)
+    if not isinstance(found, Credentials):
+        raise CapkitError("the run context holds no capkit Credentials (context=Credentials(...) or .capkit)")
+    return found
+
+
+def capkit_function_tool(fn: Callable[..., Any], verifier: Verifier, *, tool: str | None = None,
+                         audience: str | None = None, **function_tool_options: Any) -> FunctionTool:
+    """A function tool that authorizes every call of ``fn`` (see the module docstring)."""
+    signature = inspect.signature(fn)
+    capkit_tool = tool or fn.__name__
+
+    async def guarded(ctx: ToolContext[Any], *args: Any, **kwargs: Any) -> Any:
+        credentials = credentials_from(ctx.context)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        invocation = Invocation(capkit_tool, dict(bound.arguments), audience or credentials.audience)
+        token, proof = credentials.present(invocation.tool, dict(invocation.args))
+        decision = await authorize_async(verifier, token, invocation, proof)
+        if not decision.allowed:
+            return denial_text(decision)
+
+        async def run() -> Any:
+            result = fn(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        return await run_allowed(verifier, decision, run)
+
+    functools.update_wrapper(guarded, fn)
+    context_parameter = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                          annotation=ToolContext[Any])
+    guarded.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[context_parameter, *signature.parameters.values()])
+    guarded.__annotations__ = {"ctx": ToolContext[Any], **inspect.get_annotations(fn, eval_str=True)}
+    return function_tool(guarded, **function_tool_options)
+
+
+def capkit_tool_input_guardrail(verifier: Verifier, *, audience: str | None = None) -> ToolInputGuardrail[Any]:
+    """A tool input guardrail that authorizes function-tool calls (see the module docstring)."""
+
+    async def check(data: Any) -> ToolGuardrailFunctionOutput:
+        context = data.context
+        credentials = credentials_from(context.context)
+        try:
+            args = json.loads(context.tool_arguments or "{}")
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            return ToolGuardrailFunctionOutput.reject_content("capkit denied this call: the arguments are not a JSON object")
+        invocation = Invocation(context.tool_name, args, audience or credentials.audience)
+        token, proof = credentials.present(invocation.tool, args)
+        decision = await authorize_async(verifier, token, invocation, proof)
+        if not decision.allowed:
+            return ToolGuardrailFunctionOutput.reject_content(denial_text(decision), output_info=decision.to_json())
+        if decision.reservation is not None:
+            verifier.complete(decision, ok=True)
+        return ToolGuardrailFunctionOutput.allow(output_info=decision.to_json())
+
+    return ToolInputGuardrail(guardrail_function=check, name="capkit")
+
+
+def capkit_tool_meta_resolver() -> Callable[[Any], dict[str, Any]]:
+    """An MCP ``tool_meta_resolver`` that attaches the run's token and a proof over the exact arguments."""
+
+    def resolve(context: Any) -> dict[str, Any]:
+        credentials = credentials_from(context.run_context.context)
+        return credentials.meta(context.tool_name, context.arguments or {})
+
+    return resolve
+
+
+__all__ = ["RunContextWrapper", "capkit_function_tool", "capkit_tool_input_guardrail", "capkit_tool_meta_resolver",
+           "credentials_from"]
