@@ -539,9 +539,10 @@ def test_tool_scoped_flags(initialized):
                 "--eq", "to@mail.send=a@example.com", "--calls", "1/day@bank.transfer", "--budget",
                 "amount@bank.transfer=150").stdout.strip()
     caveats = Token.parse(token).caveats
-    assert [getattr(c, "tool", None) for c in caveats] == [None, "bank.transfer", "mail.send", "bank.transfer",
-                                                           "bank.transfer"]
-    assert caveats[2].value == "a@example.com"  # '@' after '=' belongs to the value
+    assert [(c.kind, getattr(c, "tool", None)) for c in caveats] == [
+        ("tools", None), ("eq", "mail.send"), ("max", "bank.transfer"), ("budget", "bank.transfer"),
+        ("calls", "bank.transfer")]
+    assert caveats[1].value == "a@example.com"  # '@' after '=' belongs to the value
     check = ["check", token, "--allow-bearer"]
     assert run(initialized, *check, "--tool", "bank.balance").exit_code == 0  # not constrained, not counted
     assert run(initialized, *check, "--tool", "bank.transfer", "--arg", "amount=100").exit_code == 0
