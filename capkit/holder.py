@@ -30,7 +30,7 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import _b64
+from . import _b64, ed25519
 from .errors import CapkitError, KeyringError
 from .invocation import Invocation, invocation_digest
 from .publickey import MalformedKey, PublicKey
@@ -60,12 +60,13 @@ class DelegationError(CapkitError):
 class AgentKey:
     """An agent's Ed25519 key pair. Generate, save (0600), load; sign delegations and proofs."""
 
-    __slots__ = ("_private", "public_key")
+    __slots__ = ("_private", "_signer", "public_key")
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
         self.public_key = PublicKey(private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+        self._signer = ed25519.Signer(self._seed())
 
     @classmethod
     def generate(cls) -> "AgentKey":
@@ -80,7 +81,7 @@ class AgentKey:
 
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature of ``message``."""
-        return self._private.sign(message)
+        return self._signer.sign(message)
 
     def __repr__(self) -> str:
         return f"AgentKey({self.public_key.fingerprint})"

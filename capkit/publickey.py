@@ -9,10 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from . import _b64
+from . import _b64, ed25519
 from .errors import CapkitError
 
 PUBLIC_KEY_PREFIX = "capkit_pk_"
@@ -29,7 +26,6 @@ class PublicKey:
     """An agent's Ed25519 public key: ``text`` is ``capkit_pk_`` + base64url; ``fingerprint`` is for display."""
 
     raw: bytes = attrs.field(repr=False)
-    _verifier: "Ed25519PublicKey | None" = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.raw, bytes) or len(self.raw) != 32:
@@ -65,14 +61,6 @@ class PublicKey:
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True if ``signature`` is this key's Ed25519 signature over ``message``."""
-        verifier = self._verifier
-        try:
-            if verifier is None:
-                verifier = Ed25519PublicKey.from_public_bytes(self.raw)
-                object.__setattr__(self, "_verifier", verifier)  # a memo, not state: eq and hash ignore it
-            verifier.verify(signature, message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return ed25519.verify(self.raw, signature, message)
 
 
