@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import multiprocessing
 import os
 import platform
@@ -31,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from capkit.state import Meter, StateRequest, StoreUnavailable, open_store  # noqa: E402
+
+from _report import emit  # noqa: E402
 
 GOALS = {"sqlite": 2000, "postgres": 1000, "redis": 5000}
 AMOUNT = Decimal("1.25")
@@ -124,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result[n], dict)))
     result["python"] = platform.python_version()
     result["cpus"] = os.cpu_count()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import statistics
 import sys
@@ -38,6 +37,8 @@ import capkit
 from capkit import AgentKey, Invocation, Keyring, Proof, Verifier, mint
 from capkit.caveats import Eq, Expires, Holder, Max, OneOf, Tools
 from capkit.compat.pymacaroons import satisfier
+
+from _report import emit
 
 NOW = 1796083200
 GOALS = {"cold_speedup": 2.0, "warm_speedup": 5.0}
@@ -151,12 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the JSON result to this file")
     args = parser.parse_args(argv)
     result = run(args.iterations)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":
