@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
 
-import anyio
-
 from ..decision import Decision
 from ..invocation import Invocation
 from ..state import MemoryStore
@@ -24,10 +22,21 @@ def store_does_io(verifier: Verifier) -> bool:
     return not isinstance(verifier.store, MemoryStore)
 
 
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking ``fn`` in a worker thread, on whichever async library is running."""
+    try:
+        import anyio  # the MCP SDKs and Starlette run on anyio (asyncio or trio)
+    except ImportError:  # pragma: no cover - plain asyncio
+        import asyncio
+
+        return await asyncio.to_thread(fn, *args)
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
 async def authorize_async(verifier: Verifier, token: Any, invocation: Invocation, proof: Any) -> Decision:
     """``authorize`` without blocking the event loop on a store that does I/O."""
     if store_does_io(verifier):
-        return await anyio.to_thread.run_sync(verifier.authorize, token, invocation, proof)
+        return await _in_thread(verifier.authorize, token, invocation, proof)
     return verifier.authorize(token, invocation, proof)
 
 
@@ -35,7 +44,7 @@ async def complete_async(verifier: Verifier, decision: Decision, ok: bool) -> No
     if decision.reservation is None:
         return
     if store_does_io(verifier):
-        await anyio.to_thread.run_sync(verifier.complete, decision, ok)
+        await _in_thread(verifier.complete, decision, ok)
     else:
         verifier.complete(decision, ok)
 

@@ -14,8 +14,8 @@ token travels in ``Authorization: Capkit <token>``, the proof in a
 * a body that is not a JSON object: 400;
 * a policy denial: 403 with an ``application/problem+json`` body (RFC 9457)
   whose ``detail`` lists every reason and whose ``reasons`` give the codes;
-* allowed: the app runs; a 2xx or 3xx answer commits the reservation, any
-  other answer or an exception releases it.
+* allowed: the app runs without the token and proof headers; a 2xx or 3xx
+  answer commits the reservation, any other answer or an exception releases it.
 
 Client helper: ``headers_for(credentials, method, path, body)``.
 """
@@ -26,9 +26,8 @@ import json
 from typing import Any, Awaitable, Callable, MutableMapping
 from urllib.parse import parse_qsl
 
-from ..errors import MalformedToken
+from ..errors import CapkitError, MalformedToken
 from ..invocation import Invocation
-from ..token import Token
 from ..verifier import Verifier
 from ._boundary import authorize_async, complete_async, denial_text
 from .credentials import Credentials
@@ -102,11 +101,13 @@ class CapkitASGIMiddleware:
                            problem=True, extra=unauthorized)
             return
         try:
-            Token.parse(token.strip())
+            self.verifier.verify_chain(token.strip())  # cached: a token seen before costs nothing here
         except MalformedToken as exc:
             await _respond(send, 401, _problem(401, "malformed capkit token", exc.message), problem=True,
                            extra=unauthorized)
             return
+        except CapkitError:
+            pass  # well-formed but not verifiable (unknown key, bad signature): authorize denies it (403)
         body, chunks = await _read_body(receive)
         if body is None:
             await _respond(send, 400, _problem(400, "body too large", f"at most {MAX_BODY} bytes"), problem=True)
@@ -140,8 +141,13 @@ class CapkitASGIMiddleware:
                 status.append(message["status"])
             await send(message)
 
+        # What the app sees: the request without the token and the proof.
+        stripped = dict(scope)
+        stripped["headers"] = [(k, v) for k, v in scope.get("headers", [])
+                               if k.lower() != PROOF_HEADER.encode() and not (
+                                   k.lower() == b"authorization" and v[:len(SCHEME) + 1].lower() == b"capkit ")]
         try:
-            await self.app(scope, replay, watch)
+            await self.app(stripped, replay, watch)
         except BaseException:
             await complete_async(self.verifier, decision, ok=False)
             raise

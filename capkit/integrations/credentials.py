@@ -31,10 +31,14 @@ class Credentials:
     token: "Token | str"
     key: AgentKey | None = None
     audience: str | None = None
+    #: The token's text form, computed once.
+    token_text: str = attrs.field(init=False, repr=False, eq=False)
+    _parsed: Token = attrs.field(init=False, repr=False, eq=False)
 
-    @property
-    def token_text(self) -> str:
-        return self.token.serialize() if isinstance(self.token, Token) else self.token
+    def __attrs_post_init__(self) -> None:
+        parsed = self.token if isinstance(self.token, Token) else Token.parse(self.token)
+        object.__setattr__(self, "_parsed", parsed)
+        object.__setattr__(self, "token_text", parsed.serialize() if isinstance(self.token, Token) else self.token)
 
     def __repr__(self) -> str:  # never show the token
         key = "" if self.key is None else f", key={self.key!r}"
@@ -45,7 +49,7 @@ class Credentials:
         if self.key is None:
             return self.token_text, None
         invocation = Invocation(tool, args, self.audience)
-        return self.token_text, Proof.create(self.key, self.token, invocation).serialize()
+        return self.token_text, Proof.create(self.key, self._parsed, invocation).serialize()
 
     def meta(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         """MCP request ``_meta`` carrying the token and a proof for this exact call."""

@@ -44,7 +44,7 @@ class CapkitFastMCPMiddleware(Middleware):
     async def on_call_tool(self, context: Any, call_next: Any) -> Any:
         request = context.fastmcp_context.request_context if context.fastmcp_context is not None else None
         meta = None if request is None else request.meta
-        token, proof = read_credentials(meta)
+        token, proof = read_credentials(meta, self.verifier)
         message = context.message
         invocation = Invocation(message.name, dict(message.arguments or {}), self.audience)
         decision = await authorize_async(self.verifier, token, invocation, proof)

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from ..errors import MalformedToken
+from ..errors import CapkitError, MalformedToken
 from ..invocation import Invocation
 from ..token import Token
 from ..verifier import Verifier
@@ -42,8 +42,12 @@ TOKEN_MISSING = 4401
 TOKEN_MALFORMED = 4400
 
 
-def read_credentials(meta: object) -> tuple[str, str | None]:
-    """The token and proof in a request's ``_meta``; raise ``MCPError`` for a missing or malformed entry."""
+def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[str, str | None]:
+    """The token and proof in a request's ``_meta``; raise ``MCPError`` for a missing or malformed entry.
+
+    With a ``verifier`` the token's form is checked through its verified-chain
+    cache (a token seen before costs nothing); without one it is parsed.
+    """
     entry = meta.get(META_KEY) if isinstance(meta, Mapping) else None
     if entry is None:
         raise MCPError(code=TOKEN_MISSING, message="this tool requires a capkit token in _meta.capkit")
@@ -52,9 +56,14 @@ def read_credentials(meta: object) -> tuple[str, str | None]:
         raise MCPError(code=TOKEN_MALFORMED,
                        message="_meta.capkit must be an object with a token (text) and an optional proof (text)")
     try:
-        Token.parse(entry["token"])
+        if verifier is None:
+            Token.parse(entry["token"])
+        else:
+            verifier.verify_chain(entry["token"])
     except MalformedToken as exc:
         raise MCPError(code=TOKEN_MALFORMED, message=f"the capkit token is malformed: {exc.message}") from None
+    except CapkitError:
+        pass  # well-formed but not verifiable here (unknown key, bad signature): authorize denies it
     return entry["token"], entry.get("proof")
 
 
@@ -88,7 +97,7 @@ class CapkitMiddleware:
         if ctx.method != "tools/call":
             return await call_next(ctx)
         params = dict(ctx.params or {})
-        token, proof = read_credentials(params.get("_meta"))
+        token, proof = read_credentials(params.get("_meta"), self.verifier)
         arguments = params.get("arguments") or {}
         invocation = Invocation(params.get("name"), arguments, self.audience)  # type: ignore[arg-type]
         decision = await authorize_async(self.verifier, token, invocation, proof)

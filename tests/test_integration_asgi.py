@@ -1,0 +1,159 @@
+"""HTTP tool backends: httpx against a FastAPI app behind CapkitASGIMiddleware."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+pytest.importorskip("fastapi")
+
+import httpx  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+
+from capkit import mint  # noqa: E402
+from capkit.caveats import Budget, Holder, Max, Tools  # noqa: E402
+from capkit.integrations import Credentials  # noqa: E402
+from capkit.integrations.asgi import CapkitASGIMiddleware, headers_for  # noqa: E402
+
+from .integration_kit import KEYRING, PAYER, THIEF, verifier  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app_and_credentials():
+    app = FastAPI()
+    app.add_middleware(CapkitASGIMiddleware, verifier=verifier(), audience="bank-api",
+                       tool_for=lambda method, path: None if path == "/health" else path.strip("/").replace("/", "."))
+    seen: list = []
+
+    @app.post("/bank/transfer")
+    async def transfer(request: Request) -> dict:
+        body = await request.json()
+        seen.append(dict(request.headers))
+        if body["amount"] == 13:
+            raise RuntimeError("the bank is down")
+        if body["amount"] == 14:
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse({"error": "declined"}, status_code=502)
+        return {"sent": body["amount"]}
+
+    @app.get("/bank/balance")
+    async def balance(request: Request) -> dict:
+        return {"query": dict(request.query_params)}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"ok": True}
+
+    token = mint(KEYRING, Holder(PAYER.public_key), Tools("bank.*"), Max("amount", 100, tool="bank.transfer"),
+                 Budget("amount", 150, tool="bank.transfer"), location="bank")
+    return app, Credentials(token, PAYER, "bank-api"), seen
+
+
+def call(app, requests):
+    async def main():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bank") as client:
+            return [await client.request(method, path, json=body, headers=headers, params=params)
+                    for method, path, body, headers, params in requests]
+
+    return anyio.run(main)
+
+
+def post(credentials, amount, **extra):
+    body = {"amount": amount}
+    return ("POST", "/bank/transfer", body, {**headers_for(credentials, "POST", "/bank/transfer", body), **extra},
+            None)
+
+
+def test_allowed_denied_and_the_problem_body():
+    app, credentials, seen = app_and_credentials()
+    ok, denied = call(app, [post(credentials, 50), post(credentials, 500)])
+    assert ok.status_code == 200 and ok.json() == {"sent": 50}
+    assert denied.status_code == 403
+    assert denied.headers["content-type"] == "application/problem+json"
+    problem = denied.json()
+    assert problem["type"] == "urn:capkit:problem:denied" and problem["status"] == 403
+    assert problem["detail"] == "capkit denied this call: amount 500 exceeds max 100 (caveat 3, added at hop 0)"
+    assert [r["code"] for r in problem["reasons"]] == ["arg_out_of_range"]
+    assert credentials.token_text not in denied.text
+
+
+def test_the_app_never_sees_the_token_or_proof():
+    app, credentials, seen = app_and_credentials()
+    call(app, [post(credentials, 50)])
+    assert seen and "authorization" not in seen[0] and "capkit-proof" not in seen[0]
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({}, 401),
+    ({"Authorization": "Bearer abc"}, 401),
+    ({"Authorization": "Capkit "}, 401),
+    ({"Authorization": "Capkit capkit_AAAA"}, 401),
+    ({"Authorization": "Capkit not-a-token"}, 401),
+])
+def test_missing_or_malformed_token_is_401(headers, status):
+    app, credentials, _ = app_and_credentials()
+    (response,) = call(app, [("POST", "/bank/transfer", {"amount": 1}, headers, None)])
+    assert response.status_code == status
+    assert response.headers["www-authenticate"] == "Capkit"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_body_that_is_not_a_json_object_is_400():
+    app, credentials, _ = app_and_credentials()
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bank") as client:
+            return await client.post("/bank/transfer", content=b"[1,2]",
+                                     headers={**headers_for(credentials, "POST", "/bank/transfer", {})})
+
+    assert anyio.run(main).status_code == 400
+
+
+def test_replayed_proof_and_stolen_token():
+    app, credentials, _ = app_and_credentials()
+    request = post(credentials, 10)
+    thief = Credentials(credentials.token, THIEF, "bank-api")
+    first, replay, stolen, bare = call(app, [request, request, post(thief, 10),
+                                             ("POST", "/bank/transfer", {"amount": 10},
+                                              {"Authorization": f"Capkit {credentials.token_text}"}, None)])
+    assert first.status_code == 200
+    assert [r["code"] for r in replay.json()["reasons"]] == ["proof_replayed"]
+    assert [r["code"] for r in stolen.json()["reasons"]] == ["wrong_holder"]
+    assert [r["code"] for r in bare.json()["reasons"]] == ["proof_missing"]
+
+
+def test_reservations_commit_on_success_and_release_on_failure():
+    app, credentials, _ = app_and_credentials()
+    responses = call(app, [post(credentials, 13), post(credentials, 14), post(credentials, 100), post(credentials, 50),
+                           post(credentials, 1)])
+    assert [r.status_code for r in responses] == [500, 502, 200, 200, 403]  # 100 + 50 = the 150 budget
+    assert [r["code"] for r in responses[-1].json()["reasons"]] == ["budget_exceeded"]
+
+
+def test_get_uses_query_parameters_and_unmapped_routes_pass():
+    app, credentials, _ = app_and_credentials()
+    query = {"account": "checking"}
+    balance, health = call(app, [
+        ("GET", "/bank/balance", None, headers_for(credentials, "GET", "/bank/balance", query), query),
+        ("GET", "/health", None, {}, None)])
+    assert balance.status_code == 200 and balance.json() == {"query": query}
+    assert health.status_code == 200
+
+
+def test_the_http_example_runs():
+    spec = importlib.util.spec_from_file_location("http_run", ROOT / "examples/http_tools/run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "examples/http_tools"))
+    try:
+        spec.loader.exec_module(module)
+        outcomes = anyio.run(module.scripted_run)
+    finally:
+        sys.path.remove(str(ROOT / "examples/http_tools"))
+    assert [status for _, status, _ in outcomes] == [200, 200, 403, 403, 403, 403, 403]
