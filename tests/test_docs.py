@@ -71,8 +71,10 @@ def test_every_error_is_a_capkit_error_with_a_code():
 
 
 def test_core_does_not_import_click_or_integrations():
-    code = ("import sys, capkit, capkit.verifier, capkit.keys; "
-            "bad = [m for m in ('click', 'rich', 'capkit_cli') if m in sys.modules]; print(bad)")
+    code = ("import sys, capkit, capkit.verifier, capkit.keys, capkit.state, capkit.integrations, "
+            "capkit.integrations.guard; "
+            "bad = [m for m in ('click', 'rich', 'capkit_cli', 'mcp', 'fastmcp', 'fastapi', 'starlette', 'agents', "
+            "'langchain_core', 'psycopg', 'redis', 'anyio') if m in sys.modules]; print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 

@@ -34,10 +34,13 @@ def grant_for_the_task(home: Path) -> tuple[Credentials, Credentials]:
     keyring.save(home / "keys.json")
     planner, payer = AgentKey.generate(), AgentKey.generate()
     now = int(time.time())
+    pay = "transfer"  # the argument caveats below constrain transfers; balance takes no arguments
     grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Audience("bank-mcp"),
-                 Tools("transfer", "balance"), OneOf("recipient", ["landlord"]), Max("amount", 1250),
-                 Eq("currency", "USD"), Budget("amount", 1250, "month"), Expires(now + 86400), location="bank")
-    payer_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12"), Expires(now + 900))
+                 Tools("transfer", "balance"), OneOf("recipient", ["landlord"], tool=pay),
+                 Max("amount", 1250, tool=pay), Eq("currency", "USD", tool=pay),
+                 Budget("amount", 1250, "month", tool=pay), Expires(now + 86400), location="bank")
+    payer_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12", tool=pay),
+                                 Expires(now + 900))
     return Credentials(grant, planner, "bank-mcp"), Credentials(payer_token, payer, "bank-mcp")
 
 

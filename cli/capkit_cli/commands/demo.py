@@ -45,6 +45,8 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
     grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Tools("bank.transfer"),
                  OneOf("recipient", ["landlord"]), Max("amount", 1250), Eq("currency", "USD"),
                  Budget("amount", 1250, "month"), Expires(now + 86400), location="bank")
+    # (Argument caveats may be scoped to one tool, e.g. Max("amount", 1250, tool="bank.transfer"),
+    # when a grant covers several tools; this one covers only bank.transfer.)
     # The planner delegates to the payments sub-agent: 15 minutes, and the rent reference.
     sub_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12"), Expires(now + 900))
     widened = sub_token.attenuate(Max("amount", 100000))  # a hijacked sub-agent "widens" its token
