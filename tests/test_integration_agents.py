@@ -157,13 +157,13 @@ def lc_transfer(recipient: str, amount: float, currency: str) -> str:
 
 
 def test_langchain_wrapper_keeps_name_and_schema():
-    safe = CapkitTool.wrap(lc_transfer, verifier(), tool_name="transfer")
+    safe = CapkitTool.wrap(lc_transfer, verifier(), tool="transfer")
     assert safe.name == lc_transfer.name and safe.description == lc_transfer.description
     assert safe.args == lc_transfer.args
 
 
 def test_langchain_wrapper_authorizes_from_config():
-    safe = CapkitTool.wrap(lc_transfer, verifier(), tool_name="transfer")
+    safe = CapkitTool.wrap(lc_transfer, verifier(), tool="transfer")
     config = {"configurable": {"capkit": rent_credentials(audience=None)}}
     assert safe.invoke(RENT, config=config) == "sent 1250.0 USD to landlord"
     denied = safe.invoke({**RENT, "recipient": "mallory"}, config=config)

@@ -226,3 +226,18 @@ def test_the_scripted_multi_agent_example_runs():
     assert [allowed for _, _, allowed, _ in outcomes] == [True, True, False, False, False, False, False]
     assert "recipient 'attacker-llc' is not one of 'landlord'" in outcomes[2][3]
     assert "the token is held by agent" in outcomes[-1][3]
+
+
+def test_the_mcp_bank_example_runs_as_its_readme_says():
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ROOT / "examples/mcp_bank/run.py")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdicts = [line.split()[0] for line in done.stdout.splitlines() if line.startswith(("ALLOWED", "DENIED"))]
+    assert verdicts == ["ALLOWED", "ALLOWED", "DENIED", "DENIED", "DENIED", "DENIED", "DENIED"]
+    assert "recipient 'attacker-llc' is not one of 'landlord'" in done.stdout
+    assert "amount 12500 exceeds max 1250" in done.stdout
+    assert "tool close_account is not granted" in done.stdout
+    assert "exceeds the budget" in done.stdout
+    assert "but the token is held by agent" in done.stdout

@@ -46,11 +46,11 @@ class CapkitTool(BaseTool):
     handle_tool_error: Any = True
 
     @classmethod
-    def wrap(cls, tool: BaseTool, verifier: Verifier, *, tool_name: str | None = None,
+    def wrap(cls, wrapped: BaseTool, verifier: Verifier, *, tool: str | None = None,
              audience: str | None = None) -> "CapkitTool":
-        """Wrap ``tool``: same name, description and argument schema."""
-        return cls(name=tool.name, description=tool.description, args_schema=tool.args_schema, wrapped=tool,
-                   verifier=verifier, capkit_tool=tool_name or tool.name, audience=audience)
+        """Wrap ``wrapped``: same name, description and argument schema; ``tool`` names it for the grant."""
+        return cls(name=wrapped.name, description=wrapped.description, args_schema=wrapped.args_schema,
+                   wrapped=wrapped, verifier=verifier, capkit_tool=tool or wrapped.name, audience=audience)
 
     def _invocation(self, kwargs: dict[str, Any], config: RunnableConfig | None) -> tuple[Invocation, str, str | None]:
         credentials = _credentials(config)
