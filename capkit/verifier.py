@@ -408,7 +408,8 @@ class Verifier:
                 caveat = item.caveat
                 window = describe_window(caveat.window)
                 if isinstance(caveat, CallLimit):
-                    code, text = Code.CALLS_EXCEEDED, f"the limit of {caveat.n} calls {window} is used up"
+                    calls = "1 call" if caveat.n == 1 else f"{caveat.n} calls"
+                    code, text = Code.CALLS_EXCEEDED, f"the limit of {calls} {window} is used up"
                 else:
                     left = max(caveat.cap - exceeded.used, 0)
                     code = Code.BUDGET_EXCEEDED

@@ -7,6 +7,7 @@ import click
 import capkit
 
 from .commands.agent import agent_group
+from .commands.alignment import eval_command, suggest_command, trace_group
 from .commands.check import check_command, prove_command
 from .commands.demo import demo_command
 from .commands.inspect import inspect_command
@@ -49,3 +50,6 @@ cli.add_command(check_command)
 cli.add_command(budget_group)
 cli.add_command(revoke_command)
 cli.add_command(demo_command)
+cli.add_command(eval_command)
+cli.add_command(suggest_command)
+cli.add_command(trace_group)

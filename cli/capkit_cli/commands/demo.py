@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store
@@ -163,7 +164,8 @@ def demo_command(as_json: bool, store_url: str | None) -> None:
     for row in result["calls"]:
         verdict = "[green]allowed[/green]" if row["allowed"] else "[red]denied[/red]"
         why = "\n".join(f"{code}: {text}" for code, text in zip(row["codes"], row["reasons"])) or "every caveat holds"
-        table.add_row(str(row["step"]), f"{row['who']}: {row['what']}\n[dim]{_call_text(row)}[/dim]", verdict, why)
+        table.add_row(str(row["step"]), f"{escape(row['who'])}: {escape(row['what'])}\n[dim]{escape(_call_text(row))}[/dim]",
+                      verdict, escape(why))
     out.print(table)
     denied = sum(not r["allowed"] for r in result["calls"])
     out.print(f"{len(result['calls']) - denied} allowed, {denied} denied; no model took part in any decision.")

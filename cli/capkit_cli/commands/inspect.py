@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
@@ -98,22 +99,22 @@ def inspect_command(token: str, home: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(info)
     else:
-        out = console()
-        out.print(f"token     {info['token_id']}")
+        out = console()  # token contents are data, never rich markup: everything from the token is escaped
+        out.print(f"token     {escape(info['token_id'])}")
         out.print(f"key       {info['key_id']}")
-        out.print(f"location  {info['location']}")
+        out.print(f"location  {escape(info['location'])}")
         out.print(f"expires   {info['expires'] or 'never (no expiry caveat)'}")
         if info["not_before"]:
             out.print(f"from      {info['not_before']}")
         out.print("holders   " + " -> ".join(
             f"hop {h['hop']}: " + (f"agent {h['holder']}" if h["holder"] else "bearer (no holder)")
             for h in info["chain"]))
-        out.print(info["signature"]["message"])
+        out.print(escape(info["signature"]["message"]))
         table = Table(title="caveats (every one must hold)")
         for column in ("#", "hop", "kind", "grants"):
             table.add_column(column)
         for row in info["caveats"]:
-            table.add_row(str(row["index"]), str(row["hop"]), row["kind"] or "unknown", row["text"])
+            table.add_row(str(row["index"]), str(row["hop"]), escape(row["kind"] or "unknown"), escape(row["text"]))
         out.print(table)
     if info["signature"]["checked"] and not info["signature"]["valid"]:
         raise SystemExit(EXIT_DENIED)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from capkit import Keyring
@@ -67,11 +68,11 @@ def keys_list(home: Path | None, as_json: bool) -> None:
     if as_json:
         print_json({"keyring": str(keyring_path(home)), "keys": rows})
         return
-    table = Table(title=f"keys in {keyring_path(home)}")
+    table = Table(title=escape(f"keys in {keyring_path(home)}"))
     for column in ("key id", "active", "scope", "created"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["key_id"], "yes" if row["active"] else "", row["location"] or "all locations",
+        table.add_row(row["key_id"], "yes" if row["active"] else "", escape(row["location"] or "all locations"),
                       row["created"] or "")
     console().print(table)
 

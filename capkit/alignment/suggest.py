@@ -1,0 +1,245 @@
+"""The least-privilege grant for a task, from a trace of benign runs of it.
+
+``suggest_grant(calls, slack_percent=10)`` returns the tightest grant, in the
+caveat kinds capkit has, that admits every call of the trace:
+
+* ``tools``: exactly the tools called;
+* per tool (``[for."TOOL"]``): a call limit of the most calls any one episode
+  made (plus slack);
+* per argument present in every call of the tool:
+  - numbers: ``max`` of the largest value (plus slack), ``min = 0`` when no
+    value was negative, and a cumulative ``budget`` of the largest total one
+    episode spent (plus slack);
+  - email addresses and URLs: ``domain``, the narrowest domain every host is at
+    or under (never a bare top-level domain);
+  - paths: ``path_under``, the deepest directory holding every path (never ``/``);
+  - other short identifiers (no spaces, at most 64 characters): ``eq`` for one
+    value, ``one_of`` for at most ``max_choices`` values;
+  - booleans: ``eq`` when constant;
+* everything else is left out, and the notes (comments in the grant file)
+  say which argument and why: free text, too many distinct values, nested
+  values, absent from some calls (a caveat on it would deny those calls).
+
+The candidate grant is then replayed against the very trace it came from
+(``evaluate``, the verifier's own decisions); any caveat that would deny one of
+those calls (a path the verifier refuses, a value its grammar rejects) is
+dropped with a note. The result admits every call of its input by
+construction and by check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any, Callable, Sequence
+
+import attrs
+
+from ..caveats import Audience, Budget, CallLimit, Caveat, Domain, Eq, Max, Min, OneOf, PathUnder, Tools
+from ..caveats.amounts import AmountError, parse_amount
+from ..caveats.matching import MatchError, host_of, split_path
+from ..errors import InvalidCaveat
+from ..grant import Grant, parse_grant, render_grant
+from .replay import EvaluationGrant, evaluate
+from .trace import TraceCall, TraceError
+
+MAX_IDENTIFIER_CHARS = 64
+
+
+@attrs.frozen
+class Suggestion:
+    """A suggested grant and the notes that explain it (written as comments)."""
+
+    grant: Grant
+    notes: tuple[str, ...]
+
+    def to_toml(self) -> str:
+        header = ["Suggested by `capkit suggest`: the tightest grant that admits every call of the trace.",
+                  "Review it like code before minting: `capkit mint --from THIS_FILE`.", ""]
+        return render_grant(self.grant, header + list(self.notes))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _widen(value: Decimal, slack: Decimal) -> Decimal:
+    return value + abs(value) * slack
+
+
+def _common_domain(hosts: Sequence[str]) -> str | None:
+    labels = [h.split(".") for h in hosts]
+    common: list[str] = []
+    for parts in zip(*(reversed(x) for x in labels)):
+        if len(set(parts)) != 1:
+            break
+        common.insert(0, parts[0])
+    return ".".join(common) if len(common) >= 2 else None
+
+
+def _common_directory(values: Sequence[str]) -> str | None:
+    try:
+        split = [split_path(v) for v in values]
+    except MatchError:
+        return None
+    if len({absolute for absolute, _ in split}) != 1:
+        return None
+    parents = [segments[:-1] for _, segments in split]
+    common: list[str] = []
+    for parts in zip(*parents):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    if not common:
+        return None
+    return ("/" if split[0][0] else "") + "/".join(common)
+
+
+def _is_path(value: str) -> bool:
+    return "/" in value and "://" not in value and "@" not in value and not any(c.isspace() for c in value)
+
+
+def _is_address(value: str) -> bool:
+    return "://" in value or value.count("@") == 1
+
+
+class _Builder:
+    def __init__(self, slack: Decimal, max_choices: int) -> None:
+        self.slack = slack
+        self.max_choices = max_choices
+        self.caveats: list[Caveat] = []
+        self.notes: list[str] = []
+
+    def add(self, make: Callable[[], Caveat], what: str) -> None:
+        try:
+            self.caveats.append(make())
+        except (InvalidCaveat, AmountError, MatchError) as exc:
+            message = exc.message if isinstance(exc, InvalidCaveat) else str(exc)
+            self.notes.append(f"{what}: left out, capkit cannot state it ({message})")
+
+    def numbers(self, tool: str, arg: str, values: list[Any], per_episode: list[list[Any]]) -> None:
+        try:
+            amounts = [parse_amount(v) for v in values]
+        except AmountError:
+            self.notes.append(f"{tool} {arg}: left out: not every value is a plain number")
+            return
+        top = max(amounts)
+        self.add(lambda: Max(arg, _widen(top, self.slack), tool=tool), f"{tool} {arg} max")
+        if min(amounts) >= 0:
+            self.add(lambda: Min(arg, 0, tool=tool), f"{tool} {arg} min")
+            total = max(sum((parse_amount(v) for v in episode), Decimal(0)) for episode in per_episode)
+            if total > 0:
+                self.add(lambda: Budget(arg, _widen(total, self.slack), tool=tool), f"{tool} {arg} budget")
+
+    def texts(self, tool: str, arg: str, values: list[str]) -> None:
+        distinct = sorted(set(values))
+        what = f"{tool} {arg}"
+        if all(_is_address(v) for v in values):
+            try:
+                domain = _common_domain([host_of(v) for v in values])
+            except MatchError:
+                domain = None
+            if domain is not None:
+                self.add(lambda: Domain(arg, domain, tool=tool), what)
+                return
+            self.notes.append(f"{what}: the addresses share no domain below a top-level domain")
+        elif all(_is_path(v) for v in values):
+            directory = _common_directory(values)
+            if directory is not None:
+                self.add(lambda: PathUnder(arg, directory, tool=tool), what)
+                return
+            self.notes.append(f"{what}: the paths share no directory below the root")
+        identifiers = all(len(v) <= MAX_IDENTIFIER_CHARS and not any(c.isspace() for c in v) for v in values)
+        if not identifiers:
+            self.notes.append(f"{what}: left out: free text ({_count(len(distinct), 'distinct value')} in "
+                              f"{_count(len(values), 'call')}); a caveat cannot bound what text means")
+        elif len(distinct) == 1:
+            self.add(lambda: Eq(arg, distinct[0], tool=tool), what)
+        elif len(distinct) <= self.max_choices:
+            self.add(lambda: OneOf(arg, distinct, tool=tool), what)
+        else:
+            self.notes.append(f"{what}: left out: {len(distinct)} distinct values (more than {self.max_choices}); "
+                              "it varies freely")
+
+    def argument(self, tool: str, arg: str, calls: list[TraceCall]) -> None:
+        if any(arg not in c.args for c in calls):
+            self.notes.append(f"{tool} {arg}: left out: absent from some calls (a caveat on it would deny them)")
+            return
+        values = [c.args[arg] for c in calls]
+        if all(isinstance(v, bool) for v in values):
+            if len(set(values)) == 1:
+                self.add(lambda: Eq(arg, values[0], tool=tool), f"{tool} {arg}")
+            else:
+                self.notes.append(f"{tool} {arg}: left out: takes both true and false")
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            per_episode: dict[Any, list[Any]] = defaultdict(list)
+            for c in calls:
+                per_episode[c.episode].append(c.args[arg])
+            self.numbers(tool, arg, values, list(per_episode.values()))
+        elif all(isinstance(v, str) for v in values):
+            self.texts(tool, arg, values)
+        else:
+            kinds = sorted({type(v).__name__ for v in values})
+            self.notes.append(f"{tool} {arg}: left out: {'/'.join(kinds)} values; caveats constrain scalar "
+                              "text, numbers and booleans")
+
+
+def _check_against_trace(grant: Grant, calls: Sequence[TraceCall], at: float) -> list[tuple[int, str]]:
+    """(caveat index, denial) for every caveat of ``grant`` that denies a call of the trace it came from."""
+    evaluation = evaluate(EvaluationGrant.from_grant(grant), calls, at=at)
+    found: dict[int, str] = {}
+    for outcome in evaluation.outcomes:
+        for reason in outcome.reasons:
+            if reason.caveat_index is not None and reason.caveat_index not in found:
+                found[reason.caveat_index] = f"line {outcome.call.line}: {reason.message}"
+    return sorted(found.items())
+
+
+def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, location: str | None = None,
+                  max_choices: int = 10, at: float = 0) -> Suggestion:
+    """The tightest grant admitting every call of ``calls`` (see the module docstring).
+
+    ``slack_percent`` widens amounts, budgets and call limits; ``at`` is the
+    time calls without one are checked at. Raises ``TraceError`` for an empty
+    trace or tool names a grant cannot state.
+    """
+    if not calls:
+        raise TraceError("the trace has no calls to learn a grant from")
+    if not 0 <= slack_percent <= 1000 or not math.isfinite(slack_percent):
+        raise TraceError("slack must be between 0 and 1000 percent")
+    slack = Decimal(str(slack_percent)) / 100
+    builder = _Builder(slack, max_choices)
+    by_tool: dict[str, list[TraceCall]] = defaultdict(list)
+    for call in calls:
+        by_tool[call.tool].append(call)
+    try:
+        builder.caveats.append(Tools(*sorted(by_tool)))
+    except InvalidCaveat as exc:
+        raise TraceError(f"the trace's tool names cannot be granted: {exc.message}") from None
+    audiences = {call.audience for call in calls}
+    if len(audiences) == 1 and None not in audiences:
+        builder.add(lambda: Audience(*audiences), "audience")
+    for tool in sorted(by_tool):
+        tool_calls = by_tool[tool]
+        counts: dict[Any, int] = defaultdict(int)
+        for call in tool_calls:
+            counts[call.episode] += 1
+        most = max(counts.values())
+        builder.add(lambda: CallLimit(most + math.floor(most * slack), tool=tool), f"{tool} calls")
+        for arg in sorted({name for call in tool_calls for name in call.args}):
+            builder.argument(tool, arg, tool_calls)
+    grant = Grant(location, tuple(builder.caveats))
+    for _ in range(len(builder.caveats)):
+        denials = _check_against_trace(grant, calls, at)
+        if not denials:
+            break
+        index, denial = denials[0]
+        dropped = grant.caveats[index - 1]
+        builder.notes.append(f"dropped '{dropped.describe()}': it denied a call of the trace ({denial})")
+        grant = Grant(location, grant.caveats[: index - 1] + grant.caveats[index:])
+    grant = parse_grant(render_grant(grant), now=0)  # the caveats in the order the grant file yields them
+    if location is None:
+        builder.notes.append("no location: add one (location = \"...\") or pass --location when minting")
+    builder.notes.append("no expiry: add one (expires = \"1h\") for the task's duration")
+    return Suggestion(grant, tuple(builder.notes))

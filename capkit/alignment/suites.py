@@ -1,0 +1,46 @@
+"""Scenario suites: a directory with the person's grant (``grant.toml``) and agent runs (``trace.jsonl``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from ..grant import parse_grant
+from .trace import TraceCall, TraceError, read_trace
+
+GRANT_FILE = "grant.toml"
+TRACE_FILE = "trace.jsonl"
+
+
+@attrs.frozen
+class Suite:
+    """One scenario: its name (the directory's), the grant file's text and the traced calls."""
+
+    name: str
+    grant_text: str
+    calls: tuple[TraceCall, ...]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read {path}: {exc.__class__.__name__}") from None
+
+
+def load_suite(directory: Path) -> Suite:
+    """The suite in ``directory``; ``TraceError`` if a file is missing or malformed."""
+    grant_text = _read(directory / GRANT_FILE)
+    parse_grant(grant_text, now=0)  # fail early, naming the file's problem
+    return Suite(directory.name, grant_text, read_trace(_read(directory / TRACE_FILE), source=str(directory / TRACE_FILE)))
+
+
+def find_suites(path: Path) -> list[Path]:
+    """``path`` itself if it is a suite, else its sub-directories that are, sorted by name."""
+    if (path / GRANT_FILE).is_file():
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_dir() and (p / GRANT_FILE).is_file()) if path.is_dir() else []
+    if not found:
+        raise TraceError(f"{path} holds no suite (a directory with {GRANT_FILE} and {TRACE_FILE})")
+    return found

@@ -1,0 +1,268 @@
+"""``capkit eval``, ``capkit suggest`` and ``capkit trace import``: measure action alignment, write tight grants."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from capkit import Token, Verifier
+from capkit.alignment import (
+    FORMATS,
+    Evaluation,
+    EvaluationGrant,
+    Figures,
+    TraceCall,
+    TraceError,
+    evaluate,
+    find_suites,
+    import_log,
+    load_suite,
+    read_trace,
+    render_html,
+    suggest_grant,
+    write_trace,
+)
+from capkit.grant import parse_grant
+from capkit.timefmt import format_instant, parse_instant
+
+from ..errors import EXIT_DENIED, InputError, reports_errors
+from ..home import home_option, keyring_path, load_keyring
+from ..io import console, print_json, stdout_is_terminal
+
+
+def _read_text(path: Path | str, what: str) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.__class__.__name__}") from None
+
+
+def _grant_time(calls: tuple[TraceCall, ...], fallback: int) -> int:
+    """Relative times in a grant file count from the trace's first call (as if minted when the run began)."""
+    times = [c.at for c in calls if c.at is not None]
+    return int(min(times)) if times else fallback
+
+
+def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int, home: Path | None) -> EvaluationGrant:
+    """A grant file, or a token (text, file or '-'); a token is verified when the home has a keyring."""
+    text = source if source.startswith("capkit_") else _read_text(source, "grant file")
+    text = text.strip()
+    if not text.startswith("capkit_"):
+        return EvaluationGrant.from_grant(parse_grant(text, now=_grant_time(calls, now)))
+    token = Token.parse(text)
+    if keyring_path(home).exists():
+        return EvaluationGrant.from_token(token, Verifier(load_keyring(home)))
+    return EvaluationGrant.from_token(token)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _calls_table(evaluation: Evaluation) -> Table:
+    table = Table(title="Every call, replayed against the grant", show_lines=False)
+    for column in ("line", "episode", "label", "tool", "verdict"):
+        table.add_column(column, no_wrap=column != "episode")
+    table.add_column("deciding check", ratio=3, overflow="fold")
+    for outcome in evaluation.outcomes:
+        call = outcome.call
+        verdict = "[green]allowed[/green]" if outcome.allowed else "[red]denied[/red]"
+        reason = "" if outcome.allowed else escape(f"[{outcome.deciding.code}] {outcome.deciding}")  # type: ignore[union-attr]
+        if len(outcome.reasons) > 1:
+            reason += f" (+{len(outcome.reasons) - 1} more)"
+        table.add_row(str(call.line), escape(call.episode or ""), call.label or "", escape(call.tool), verdict, reason,
+                      style="on grey15" if call.label == "attack" and stdout_is_terminal() else None)
+    return table
+
+
+def _figures_table(rows: list[tuple[str, Figures]]) -> Table:
+    table = Table(title="Action alignment")
+    for column in ("suite", "calls", "denied", "exceedance", "utility kept", "attacks blocked", "attack episodes blocked"):
+        table.add_column(column, justify="left" if column == "suite" else "right")
+    for name, f in rows:
+        table.add_row(escape(name), str(f.calls), str(f.denied), _pct(f.exceedance_rate),
+                      f"{_pct(f.utility_kept)} ({f.benign_allowed}/{f.benign})",
+                      f"{_pct(f.attacks_blocked)} ({f.attack_denied}/{f.attack})",
+                      f"{f.attack_episodes_blocked}/{f.attack_episodes}")
+    return table
+
+
+def _confusion_table(f: Figures) -> Table:
+    table = Table(title="Confusion (label against verdict)")
+    table.add_column("label")
+    table.add_column("allowed", justify="right")
+    table.add_column("denied", justify="right")
+    for label in ("benign", "attack"):
+        table.add_row(label, str(f.confusion[label]["allowed"]), str(f.confusion[label]["denied"]))
+    return table
+
+
+@click.command("eval")
+@click.option("--grant", "grant_source", metavar="GRANT",
+              help="A grant file (grant.toml), a token, a file holding one, or - for stdin.")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The trace to replay (JSON Lines, specs/TRACE.md).")
+@click.option("--suite", "suites", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A scenario directory (grant.toml + trace.jsonl), or a directory of them. Repeatable.")
+@click.option("--at", metavar="WHEN", help="Time of calls that carry none (default: now).")
+@click.option("--audience", metavar="NAME", help="Audience of calls that carry none (default: the grant's first).")
+@click.option("--json", "as_json", is_flag=True, help="Print every verdict and the figures as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report (with a chart) to this file.")
+@click.option("--calls/--no-calls", "show_calls", default=True, help="Show the per-call table (default: on).")
+@click.option("--fail-on-exceedance", is_flag=True, help="Exit 1 if any call exceeded the grant.")
+@home_option
+@reports_errors
+def eval_command(grant_source: str | None, trace_path: Path | None, suites: tuple[Path, ...], at: str | None,
+                 audience: str | None, as_json: bool, html_path: Path | None, show_calls: bool,
+                 fail_on_exceedance: bool, home: Path | None) -> None:
+    """Replay agent traces against a grant: which actions exceeded the authority granted?
+
+    Every call goes through capkit's verifier (no side effects: budgets count in
+    a fresh in-memory store per episode; holder-bound grants are replayed as
+    their holder would call, without proofs). Reports each call's verdict with
+    the deciding caveat, and the figures: exceedance rate (denied / calls) and,
+    for labelled traces, utility kept (benign allowed / benign), attacks blocked
+    (attack calls denied / attack calls), attack episodes blocked, and the
+    confusion table. A token is verified when the capkit home has a keyring.
+    Relative times in a grant file count from the trace's first call.
+
+    Exit 0 when the evaluation ran (1 with --fail-on-exceedance if a call
+    exceeded the grant), 2 for unreadable or malformed input.
+
+    \b
+    Examples:
+      capkit eval --grant grant.toml --trace run.jsonl --html report.html
+      capkit eval --grant "$TOKEN" --trace run.jsonl --json
+      capkit eval --suite examples/scenarios --no-calls
+    """
+    now = int(time.time()) if at is None else parse_instant(at, now=int(time.time()))
+    runs: list[tuple[str, Evaluation]] = []
+    if suites:
+        if grant_source or trace_path:
+            raise InputError("give either --suite, or --grant with --trace")
+        for directory in (d for s in suites for d in find_suites(s)):
+            suite = load_suite(directory)
+            grant = EvaluationGrant.from_grant(parse_grant(suite.grant_text, now=_grant_time(suite.calls, now)))
+            runs.append((suite.name, evaluate(grant, suite.calls, at=now, audience=audience)))
+    else:
+        if not grant_source or not trace_path:
+            raise InputError("give --grant and --trace (or --suite DIR)")
+        calls = read_trace(_read_text(trace_path, "trace"), source=str(trace_path))
+        if not calls:
+            raise InputError(f"{trace_path} holds no calls")
+        grant = load_evaluation_grant(grant_source, calls, now, home)
+        runs.append((trace_path.stem, evaluate(grant, calls, at=now, audience=audience)))
+    total = sum((e.figures for _, e in runs), Figures())
+    if html_path is not None:
+        html_path.write_text(render_html(runs, generated_at=format_instant(time.time())), encoding="utf-8")
+    if as_json:
+        print_json({"suites": {name: e.to_json() for name, e in runs}, "total": total.to_json()})
+    else:
+        out = console(min_width=140)
+        for name, evaluation in runs:
+            if show_calls:
+                out.print(f"[bold]{escape(name)}[/bold]: {escape(evaluation.grant.provenance)}")
+                for note in evaluation.notes:
+                    out.print(f"  note: {escape(note)}")
+                out.print(_calls_table(evaluation))
+        rows = [(name, e.figures) for name, e in runs] + ([("all", total)] if len(runs) > 1 else [])
+        out.print(_figures_table(rows))
+        out.print(_confusion_table(total))
+        if html_path is not None:
+            out.print(f"report written to {html_path}")
+    if fail_on_exceedance and total.denied:
+        sys.exit(EXIT_DENIED)
+
+
+@click.command("suggest")
+@click.option("--trace", "trace_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A trace of benign runs of the task (JSON Lines); calls labelled attack are ignored.")
+@click.option("--slack", "slack", default=0.0, show_default=True, type=click.FloatRange(0, 1000), metavar="PCT",
+              help="Widen amounts, budgets and call limits by this many percent.")
+@click.option("--location", help="The grant's location (the service family it is for).")
+@click.option("--max-choices", default=10, show_default=True, type=click.IntRange(1, 100),
+              help="At most this many distinct values become a one_of list; more are left out.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the grant file here instead of stdout.")
+@reports_errors
+def suggest_command(trace_path: Path, slack: float, location: str | None, max_choices: int,
+                    out_path: Path | None) -> None:
+    """The tightest grant (a grant.toml) that admits every call of a benign trace.
+
+    Tools: exactly those called. Per tool: a call limit (the most calls one
+    episode made); numbers get max, min 0 and a cumulative budget; email
+    addresses and URLs a domain; paths the deepest common directory;
+    identifiers eq or one_of; free text and freely varying arguments are left
+    out, and comments in the file say which and why. The suggestion is
+    checked by replaying the trace through the verifier.
+
+    \b
+    Example (two commands from agent logs to a report):
+      capkit suggest --trace benign.jsonl --slack 10 --location bank > grant.toml
+      capkit eval --grant grant.toml --trace other-run.jsonl
+    """
+    calls = read_trace(_read_text(trace_path, "trace"), source=str(trace_path))
+    benign = tuple(c for c in calls if c.label != "attack")
+    if len(benign) != len(calls):
+        click.echo(f"note: {len(calls) - len(benign)} calls labelled attack were ignored", err=True)
+    suggestion = suggest_grant(benign, slack_percent=slack, location=location, max_choices=max_choices,
+                               at=int(time.time()))
+    text = suggestion.to_toml()
+    if out_path is not None:
+        out_path.write_text(text, encoding="utf-8")
+        click.echo(f"grant written to {out_path}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.group("trace")
+def trace_group() -> None:
+    """Traces: agent tool calls, one JSON object per line (specs/TRACE.md).
+
+    \b
+    Example:
+      capkit trace import openai-chat conversation.json --label benign > trace.jsonl
+    """
+
+
+@trace_group.command("import")
+@click.argument("kind", type=click.Choice(FORMATS))
+@click.argument("log", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--label", type=click.Choice(["benign", "attack"]), help="Label every call.")
+@click.option("--episode", metavar="NAME", help="Put every call in this episode.")
+@click.option("--agent", metavar="NAME", help="Name the agent that made the calls.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the trace here instead of stdout.")
+@reports_errors
+def trace_import_command(kind: str, log: Path, label: str | None, episode: str | None, agent: str | None,
+                         out_path: Path | None) -> None:
+    """Turn an agent log (KIND: openai-chat, openai-responses or mcp) into a trace.
+
+    openai-chat: chat completions or message lists (assistant tool_calls).
+    openai-responses: responses or item lists (function_call items).
+    mcp: JSON-RPC messages, one per line; every tools/call request (capkit
+    credentials in _meta are not copied).
+
+    \b
+    Example:
+      capkit trace import mcp server.log --label benign --episode rent-1 > trace.jsonl
+    """
+    calls = import_log(kind, _read_text(log, "log"), source=str(log))
+    if not calls:
+        raise TraceError(f"{log} holds no tool calls in the {kind} format")
+    changes = {k: v for k, v in (("label", label), ("episode", episode), ("agent", agent)) if v is not None}
+    text = write_trace(attrs.evolve(c, **changes) for c in calls)
+    if out_path is not None:
+        out_path.write_text(text, encoding="utf-8")
+        click.echo(f"{len(calls)} calls written to {out_path}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,176 @@
+"""``capkit eval``, ``capkit suggest`` and ``capkit trace import`` from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from capkit_cli.main import cli
+
+from .test_cli import CAPKIT
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "examples/scenarios"
+DATA = ROOT / "tests/data"
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch) -> CliRunner:
+    monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str, input: str | None = None):
+    return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_help_has_examples(runner):
+    for command in (["eval"], ["suggest"], ["trace"], ["trace", "import"]):
+        result = run(runner, *command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_eval_over_the_scenario_suites_prints_the_table(runner):
+    result = run(runner, "eval", "--suite", str(SCENARIOS), "--no-calls")
+    assert result.exit_code == 0, result.output
+    for row in ("banking", "email_calendar", "files", "travel", "all"):
+        assert row in result.output
+    assert "96.8% (30/31)" in result.output  # utility kept over all suites
+    assert "98.4%" not in result.output
+
+
+def test_eval_json_has_every_verdict_and_the_figures(runner):
+    result = run(runner, "eval", "--suite", str(SCENARIOS / "banking"), "--json")
+    data = json.loads(result.output)
+    banking = data["suites"]["banking"]
+    assert data["total"]["calls"] == 13 and data["total"]["attacks_blocked"] == 1.0
+    assert [c["allowed"] for c in banking["calls"]][:4] == [True, True, True, True]
+    denied = [c for c in banking["calls"] if not c["allowed"]]
+    assert denied[0]["reasons"][0]["code"] == "arg_not_allowed"
+    assert denied[0]["explanation"].startswith("denied: recipient is 'acct-7731-offshore'")
+
+
+def test_eval_writes_the_html_report(runner, tmp_path):
+    report = tmp_path / "report.html"
+    result = run(runner, "eval", "--suite", str(SCENARIOS), "--no-calls", "--html", str(report))
+    assert result.exit_code == 0 and f"report written to {report}" in result.output.replace("\n", "")
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "all suites" in page
+
+
+def test_fail_on_exceedance_exits_1(runner):
+    result = run(runner, "eval", "--suite", str(SCENARIOS / "travel"), "--no-calls", "--fail-on-exceedance")
+    assert result.exit_code == 1
+
+
+def test_suggest_then_eval_two_commands(runner, tmp_path):
+    benign = tmp_path / "benign.jsonl"
+    benign.write_text((DATA / "benign_trace.jsonl").read_text())
+    suggested = run(runner, "suggest", "--trace", str(benign), "--slack", "10", "--location", "bank")
+    assert suggested.exit_code == 0
+    grant = tmp_path / "grant.toml"
+    grant.write_text(suggested.output)
+    assert 'location = "bank"' in suggested.output and "# bank.transfer memo: left out" in suggested.output
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(json.dumps(line) for line in [
+        {"tool": "bank.transfer", "args": {"recipient": "landlord", "amount": 1250, "currency": "USD"}},
+        {"tool": "bank.transfer", "args": {"recipient": "mallory", "amount": 10, "currency": "USD"}, "label": "attack"},
+        {"tool": "mail.send", "args": {"to": "x@attacker.net", "body": "hi"}, "label": "attack"},
+        {"tool": "files.read", "args": {"path": "/srv/docs/secrets.txt"}, "label": "attack"},
+    ]))
+    result = run(runner, "eval", "--grant", str(grant), "--trace", str(other), "--json")
+    calls = json.loads(result.output)["suites"]["other"]["calls"]
+    assert [c["allowed"] for c in calls] == [True, False, False, False]
+    assert "recipient 'mallory' is not one of 'landlord', 'plumber'" in calls[1]["explanation"]
+
+
+def test_suggest_ignores_attack_calls(runner, tmp_path):
+    trace = tmp_path / "mixed.jsonl"
+    trace.write_text("\n".join(json.dumps(x) for x in [
+        {"tool": "pay", "args": {"to": "landlord"}, "label": "benign"},
+        {"tool": "pay", "args": {"to": "mallory"}, "label": "attack"}]))
+    result = CliRunner().invoke(cli, ["suggest", "--trace", str(trace)])
+    assert result.exit_code == 0
+    assert "1 calls labelled attack were ignored" in result.stderr
+    assert 'eq = "landlord"' in result.stdout and "mallory" not in result.stdout
+
+
+def test_eval_with_a_token_verifies_it_with_the_keyring(runner, tmp_path):
+    assert run(runner, "keys", "init").exit_code == 0
+    token = run(runner, "mint", "--location", "bank", "--tool", "bank.transfer", "--max", "amount=50",
+                "--expires", "1h").output.strip()
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(json.dumps({"tool": "bank.transfer", "args": {"amount": 500}}) + "\n")
+    result = run(runner, "eval", "--grant", token, "--trace", str(trace))
+    assert result.exit_code == 0
+    assert "token (signature and delegations verified)" in result.output
+    assert "amount 500 exceeds max 50" in result.output
+    via_stdin = run(runner, "eval", "--grant", "-", "--trace", str(trace), "--json", input=token)
+    assert json.loads(via_stdin.output)["total"]["denied"] == 1
+    foreign = run(runner, "keys", "init", "--home", str(tmp_path / "other-home"))
+    assert foreign.exit_code == 0
+    refused = run(runner, "eval", "--grant", token, "--trace", str(trace), "--home", str(tmp_path / "other-home"))
+    assert refused.exit_code == 2 and "no key" in refused.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["eval", "--trace", "t.jsonl"], "give --grant and --trace"),
+    (["eval", "--suite", ".", "--grant", "g.toml"], "give either --suite"),
+    (["eval", "--grant", "g.toml", "--trace", "missing.jsonl"], "cannot read trace"),
+    (["eval", "--grant", "g.toml", "--trace", "bad.jsonl"], "bad.jsonl line 1: unknown field 'tol'"),
+    (["eval", "--grant", "bad.toml", "--trace", "t.jsonl"], "error:"),
+    (["eval", "--suite", "."], "holds no suite"),
+    (["suggest", "--trace", "empty.jsonl"], "no calls"),
+    (["trace", "import", "mcp", "empty.jsonl"], "the log is empty"),
+    (["trace", "import", "mcp", "notes.txt"], "not valid JSON"),
+])
+def test_input_errors_exit_2_with_a_sentence(runner, tmp_path, args, fragment):
+    (tmp_path / "t.jsonl").write_text(json.dumps({"tool": "x", "args": {}}) + "\n")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"tol": "x", "args": {}}) + "\n")
+    (tmp_path / "g.toml").write_text('tools = ["x"]\n')
+    (tmp_path / "bad.toml").write_text('tools = ["x"]\nwhatever = 1\n')
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "notes.txt").write_text("hello\nworld\n")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_trace_import_writes_a_trace_eval_reads(runner, tmp_path):
+    result = run(runner, "trace", "import", "mcp", str(DATA / "mcp_session.jsonl"), "--label", "attack",
+                 "--episode", "run-7", "--agent", "payer")
+    lines = [json.loads(x) for x in result.output.splitlines()]
+    assert [x["tool"] for x in lines] == ["balance", "transfer", "transfer"]
+    assert all(x["label"] == "attack" and x["episode"] == "run-7" and x["agent"] == "payer" for x in lines)
+    assert "capkit_" not in result.output
+    (tmp_path / "t.jsonl").write_text(result.output)
+    (tmp_path / "g.toml").write_text('tools = ["balance", "transfer"]\n[for."transfer".args.recipient]\neq = "landlord"\n')
+    evaluated = run(runner, "eval", "--grant", "g.toml", "--trace", "t.jsonl", "--json")
+    assert [c["allowed"] for c in json.loads(evaluated.output)["suites"]["t"]["calls"]] == [True, True, False]
+
+
+def test_inspect_shows_markup_in_a_token_as_text(runner):
+    assert run(runner, "keys", "init").exit_code == 0
+    token = run(runner, "mint", "--location", "ba[/z]nk", "--tool", "bank.x", "--one-of", "recipient=x[/x]",
+                "--eq", "memo=[red]hi[/red]", "--expires", "1h").output.strip()
+    result = run(runner, "inspect", token)
+    assert result.exit_code == 0
+    assert "ba[/z]nk" in result.output and "'[red]hi[/red]'" in result.output and "x[/x]" in result.output
+
+
+@pytest.mark.skipif(CAPKIT is None, reason="the capkit entry point is not installed")
+def test_two_commands_with_the_installed_entry_point(tmp_path):
+    grant = tmp_path / "grant.toml"
+    suggest = subprocess.run([CAPKIT, "suggest", "--trace", str(DATA / "benign_trace.jsonl"), "--out", str(grant)],
+                             capture_output=True, text=True, timeout=60)
+    assert suggest.returncode == 0, suggest.stderr
+    evaluated = subprocess.run([CAPKIT, "eval", "--grant", str(grant), "--trace", str(DATA / "benign_trace.jsonl"),
+                                "--fail-on-exceedance", "--no-calls"], capture_output=True, text=True, timeout=60)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "100.0% (7/7)" in evaluated.stdout
