@@ -113,3 +113,26 @@ def test_readme_budgets_example_is_the_example_and_runs():
     assert lines[:2] == ["paid 300", "paid 150"]
     assert lines[2].startswith("denied: amount 100 exceeds the budget: 50 of 500 left per calendar month")
     assert lines[3].startswith("denied: hop 0 of this token") and "task cancelled" in lines[3]
+
+
+def test_readme_scenario_table_is_what_eval_prints():
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from capkit_cli.main import cli
+
+    block = re.search(r"<!-- scenarios -->\n(.*?)\n\n", README, re.S).group(1)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in block.splitlines()[2:]]
+    result = CliRunner().invoke(cli, ["eval", "--suite", str(ROOT / "examples/scenarios"), "--json"])
+    data = _json.loads(result.output)
+    figures = {name: suite["figures"] for name, suite in data["suites"].items()} | {"all": data["total"]}
+
+    def pct(value):
+        return f"{value * 100:.1f}%"
+
+    expected = [[name, str(f["calls"]), str(f["denied"]), pct(f["exceedance_rate"]),
+                 f"{pct(f['utility_kept'])} ({f['benign_allowed']}/{f['benign']})",
+                 f"{pct(f['attacks_blocked'])} ({f['attack_denied']}/{f['attack']})",
+                 f"{f['attack_episodes_blocked']}/{f['attack_episodes']}"] for name, f in figures.items()]
+    assert rows == expected
