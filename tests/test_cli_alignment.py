@@ -174,3 +174,21 @@ def test_two_commands_with_the_installed_entry_point(tmp_path):
                                 "--fail-on-exceedance", "--no-calls"], capture_output=True, text=True, timeout=60)
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert "100.0% (7/7)" in evaluated.stdout
+
+
+def test_long_replays_get_a_progress_bar_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from capkit_cli.commands.alignment import PROGRESS_FROM, progress_bar
+
+    with progress_bar(PROGRESS_FROM - 1, Console(file=io.StringIO(), force_terminal=True)) as advance:
+        assert advance is None  # short work: no bar
+    with progress_bar(PROGRESS_FROM, Console(file=io.StringIO(), force_terminal=False)) as advance:
+        assert advance is None  # not a terminal: no bar
+    screen = io.StringIO()
+    with progress_bar(PROGRESS_FROM, Console(file=screen, force_terminal=True, width=100)) as advance:
+        for _ in range(PROGRESS_FROM):
+            advance()
+    assert "replaying calls" in screen.getvalue()

@@ -19,11 +19,12 @@ exercise it:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 
-from ..caveats import Audience, Delegate, Holder
+from ..caveats import Audience, Holder
+from ..caveats.delegation import stated_hops
 from ..caveats.base import Caveat
 from ..decision import Reason
 from ..errors import CapkitError
@@ -73,12 +74,9 @@ class EvaluationGrant:
             items = tuple(GrantCaveat(i, c, h, a) for i, (c, h, a)
                           in enumerate(zip(chain.caveats, chain.hops, chain.agents), start=1))
             return cls(items, token.location, "token (signature and delegations verified)", chain.failures)
-        items, hop, agent = [], 0, None
-        for index, caveat in enumerate(token.caveats, start=1):
-            items.append(GrantCaveat(index, caveat, hop, agent))
-            if isinstance(caveat, Delegate):  # caveats after it are the new holder's
-                hop, agent = hop + 1, caveat.to.fingerprint
-        return cls(tuple(items), token.location, "token (signature NOT checked: no keyring given)")
+        items = tuple(GrantCaveat(i, c, hop, agent) for i, (c, (hop, agent))
+                      in enumerate(zip(token.caveats, stated_hops(token.caveats)), start=1))
+        return cls(items, token.location, "token (signature NOT checked: no keyring given)")
 
     @property
     def holder(self) -> str | None:
@@ -248,8 +246,11 @@ class _Replayer:
 
 
 def evaluate(grant: EvaluationGrant, calls: Iterable[TraceCall], *, at: float,
-             audience: str | None = None) -> Evaluation:
-    """Decide every call of ``calls`` under ``grant`` (see the module docstring); never writes anywhere."""
+             audience: str | None = None, progress: Callable[[], None] | None = None) -> Evaluation:
+    """Decide every call of ``calls`` under ``grant`` (see the module docstring); never writes anywhere.
+
+    ``progress``, if given, is called once after each call is decided (for a progress bar).
+    """
     replayer = _Replayer(grant)
     audience = audience if audience is not None else grant.default_audience()
     notes = []
@@ -268,5 +269,7 @@ def evaluate(grant: EvaluationGrant, calls: Iterable[TraceCall], *, at: float,
                                     call.at if call.at is not None else at)
             allowed, reasons = replayer.decide(verifier, invocation)
             outcomes[position[id(call)]] = CallOutcome(call, allowed, reasons)
+            if progress is not None:
+                progress()
     result = tuple(outcomes[i] for i in range(len(ordered)))
     return Evaluation(grant, result, figures_of(result), tuple(notes))

@@ -8,7 +8,7 @@ that does not understand holders (such as a plain macaroon satisfier) denies.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import attrs
 
@@ -127,3 +127,19 @@ class MaxDepth(_Structural):
 
     def describe(self) -> str:
         return f"at most {self.n} delegation{'s' if self.n != 1 else ''}"
+
+
+def stated_hops(caveats: "Iterable[Caveat]") -> list[tuple[int, str | None]]:
+    """(hop, agent fingerprint) of each caveat as the caveats state it, signatures NOT verified.
+
+    A caveat's hop is the number of delegations before it; its agent is the
+    holder those delegations name (None at hop 0), matching what the verifier
+    reports for a chain that does verify. For display of unverified tokens only.
+    """
+    out: list[tuple[int, str | None]] = []
+    hop, agent = 0, None
+    for caveat in caveats:
+        out.append((hop, agent))
+        if isinstance(caveat, Delegate):
+            hop, agent = hop + 1, caveat.to.fingerprint
+    return out

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import attrs
 import click
+from rich.console import Console
 from rich.markup import escape
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from capkit import Token, Verifier
@@ -61,6 +65,22 @@ def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int, h
     if keyring_path(home).exists():
         return EvaluationGrant.from_token(token, Verifier(load_keyring(home)))
     return EvaluationGrant.from_token(token)
+
+
+#: Traces at least this long get a progress bar (on a terminal).
+PROGRESS_FROM = 2000
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, err: Console | None = None) -> Iterator[Callable[[], None] | None]:
+    """A callback that advances a progress bar on stderr, when stderr is a terminal and the work is long."""
+    err = err if err is not None else Console(stderr=True)
+    if total < PROGRESS_FROM or not err.is_terminal:
+        yield None
+        return
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("replaying calls", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _pct(value: float | None) -> str:
@@ -145,22 +165,24 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
       capkit eval --suite examples/scenarios --no-calls
     """
     now = int(time.time()) if at is None else parse_instant(at, now=int(time.time()))
-    runs: list[tuple[str, Evaluation]] = []
+    jobs: list[tuple[str, EvaluationGrant, tuple[TraceCall, ...]]] = []
     if suites:
         if grant_source or trace_path:
             raise InputError("give either --suite, or --grant with --trace")
         for directory in (d for s in suites for d in find_suites(s)):
             suite = load_suite(directory)
             grant = EvaluationGrant.from_grant(parse_grant(suite.grant_text, now=_grant_time(suite.calls, now)))
-            runs.append((suite.name, evaluate(grant, suite.calls, at=now, audience=audience)))
+            jobs.append((suite.name, grant, suite.calls))
     else:
         if not grant_source or not trace_path:
             raise InputError("give --grant and --trace (or --suite DIR)")
         calls = read_trace(_read_text(trace_path, "trace"), source=str(trace_path))
         if not calls:
             raise InputError(f"{trace_path} holds no calls")
-        grant = load_evaluation_grant(grant_source, calls, now, home)
-        runs.append((trace_path.stem, evaluate(grant, calls, at=now, audience=audience)))
+        jobs.append((trace_path.stem, load_evaluation_grant(grant_source, calls, now, home), calls))
+    with progress_bar(sum(len(calls) for _, _, calls in jobs)) as advance:
+        runs = [(name, evaluate(grant, calls, at=now, audience=audience, progress=advance))
+                for name, grant, calls in jobs]
     total = sum((e.figures for _, e in runs), Figures())
     if html_path is not None:
         html_path.write_text(render_html(runs, generated_at=format_instant(time.time())), encoding="utf-8")

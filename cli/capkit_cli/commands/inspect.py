@@ -11,6 +11,7 @@ from rich.table import Table
 
 from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
 from capkit.caveats import Delegate, Expires, Holder, NotBefore, UnknownCaveat
+from capkit.caveats.delegation import stated_hops
 from capkit.timefmt import format_instant
 
 from ..errors import EXIT_DENIED, reports_errors
@@ -32,15 +33,6 @@ def _signature(token: Token, home: Path | None) -> tuple[dict[str, Any], Verifie
             "message": f"signature and delegations verify with the keyring at {path}"}, verified
 
 
-def _stated_hops(token: Token) -> list[int]:
-    """Hop of each caveat as the token states it (delegations counted, not verified)."""
-    hops, hop = [], 0
-    for caveat in token.caveats:
-        hops.append(hop)
-        hop += isinstance(caveat, Delegate)
-    return hops
-
-
 def describe_token(token: Token, home: Path | None) -> dict[str, Any]:
     """Everything inspect shows, as JSON-ready data (never the signature or a key)."""
     expiries = [c.at for c in token.caveats if isinstance(c, Expires)]
@@ -50,7 +42,7 @@ def describe_token(token: Token, home: Path | None) -> dict[str, Any]:
         hops = list(verified.hops)
         chain = [{"hop": h.hop, "holder": h.holder} for h in verified.chain]
     else:
-        hops = _stated_hops(token)
+        hops = [hop for hop, _ in stated_hops(token.caveats)]
         holders = [c.public_key.fingerprint for c in token.caveats if isinstance(c, Holder)][:1] or [None]
         chain = [{"hop": 0, "holder": holders[0]}] + [
             {"hop": i, "holder": c.to.fingerprint}
