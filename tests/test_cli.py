@@ -318,6 +318,8 @@ def test_check_time_and_audience(initialized):
     [
         (["--args-json", "{bad"], "not valid JSON"),
         (["--args-json", "[1]"], "JSON object"),
+        (["--args-json", '{"amount": 1, "amount": 5000}'], "duplicate key"),
+        (["--args-json", '{"amount": NaN}'], "NaN is not a JSON number"),
         (["--arg", "amount"], "NAME=VALUE"),
         (["--args-json", '{"a": 1}', "--arg", "a=2"], "twice"),
         (["--at", "noon"], "is not a time"),

@@ -120,6 +120,21 @@ def test_tool_input_guardrail_rejects_with_reasons():
     assert ran == [("landlord", 1250.0)]
 
 
+def test_tool_input_guardrail_refuses_ambiguous_arguments():
+    # A model (steered by an injection) repeats a key: the guardrail must not judge one value while the
+    # SDK hands the tool the other.
+    ran: list = []
+    guarded = function_tool(make_transfer(ran), tool_input_guardrails=[capkit_tool_input_guardrail(verifier())])
+    twice = '{"recipient": "landlord", "amount": 1, "amount": 9999, "currency": "USD"}'
+    nan = '{"recipient": "landlord", "amount": NaN, "currency": "USD"}'
+    model = ScriptedModel([[function_call("transfer", twice, call_id="c1")],
+                           [function_call("transfer", nan, call_id="c2")], [assistant_message("done")]])
+    result = asyncio.run(Runner.run(Agent(name="payer", model=model, tools=[guarded]), "pay",
+                                    context=rent_credentials(audience=None)))
+    assert all("not one unambiguous JSON object" in out for out in outputs(result))
+    assert ran == []
+
+
 def test_mcp_tool_meta_resolver_against_the_protected_mcp_bank(tmp_path):
     KEYRING.save(tmp_path / "keys.json")
     credentials = rent_credentials()

@@ -116,6 +116,51 @@ def test_a_body_that_is_not_a_json_object_is_400():
     assert anyio.run(main).status_code == 400
 
 
+def raw_request(app, method: str, path: str, content: bytes, headers):
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bank") as client:
+            return await client.request(method, path, content=content, headers=headers)
+
+    return anyio.run(main)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b'{"amount": 1, "amount": 5000}', "duplicate key"),
+    (b'{"amount": NaN}', "NaN is not a JSON number"),
+    (b'{"amount": 1} {"amount": 5000}', "data follows the value"),
+    (b'\xff\xfe', "not valid JSON"),
+])
+def test_ambiguous_bodies_are_400_not_guessed(body, fragment):
+    # The proof is made for {"amount": 1}: were the last duplicate key to win here and the first in the
+    # app (or the reverse), the call authorized would not be the call executed.
+    app, credentials, seen = app_and_credentials()
+    response = raw_request(app, "POST", "/bank/transfer", body,
+                           {**headers_for(credentials, "POST", "/bank/transfer", {"amount": 1}),
+                            "content-type": "application/json"})
+    assert response.status_code == 400 and fragment in response.json()["detail"]
+    assert seen == []
+
+
+def test_an_oversized_body_is_413_and_never_reaches_the_app():
+    app, credentials, seen = app_and_credentials()
+    body = b'{"amount": 1, "pad": "' + b"x" * (1 << 20) + b'"}'
+    response = raw_request(app, "POST", "/bank/transfer", body,
+                           headers_for(credentials, "POST", "/bank/transfer", {"amount": 1}))
+    assert response.status_code == 413 and seen == []
+
+
+def test_duplicate_query_parameters_and_duplicate_credential_headers_are_400():
+    app, credentials, _ = app_and_credentials()
+    query = {"account": "checking"}
+    headers = headers_for(credentials, "GET", "/bank/balance", query)
+    twice = raw_request(app, "GET", "/bank/balance?account=checking&account=savings", b"", headers)
+    assert twice.status_code == 400 and "more than once" in twice.json()["detail"]
+    doubled = [("authorization", headers["Authorization"]), ("authorization", headers["Authorization"]),
+               ("capkit-proof", headers["Capkit-Proof"])]
+    two_tokens = raw_request(app, "GET", "/bank/balance?account=checking", b"", doubled)
+    assert two_tokens.status_code == 400 and "more than one authorization header" in two_tokens.json()["detail"]
+
+
 def test_replayed_proof_and_stolen_token():
     app, credentials, _ = app_and_credentials()
     request = post(credentials, 10)

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
+from .. import strictjson
 from ..errors import CapkitError
 from ..timefmt import TimeFormatError, format_instant, parse_instant
 
@@ -66,30 +67,12 @@ class TraceCall:
         return out
 
 
-def _reject_constant(text: str) -> Any:
-    raise ValueError(f"{text} is not a JSON number")
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("an object has a duplicate key")
-    return obj
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_reject_constant)
-
-
 def strict_json(text: str, where: str) -> Any:
     """One JSON value from ``text``: no NaN or infinities, no duplicate keys; ``TraceError`` otherwise."""
     try:
-        value, end = _DECODER.raw_decode(text.strip())
-        if end != len(text.strip()):
-            raise ValueError("data follows the JSON value")
-    except (ValueError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise TraceError(f"{where}: not valid JSON ({detail})") from None
-    return value
+        return strictjson.loads(text)
+    except strictjson.StrictJSONError as exc:
+        raise TraceError(f"{where}: {exc}") from None
 
 
 def _optional_text(obj: Mapping[str, Any], name: str, where: str) -> str | None:

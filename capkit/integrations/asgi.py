@@ -11,7 +11,9 @@ token travels in ``Authorization: Capkit <token>``, the proof in a
 ``Capkit-Proof`` header, in the spirit of DPoP (RFC 9449).
 
 * no token, or a malformed one: 401 with ``WWW-Authenticate: Capkit``;
-* a body that is not a JSON object: 400;
+* a body that is not one JSON object, a duplicate key in the body or the
+  query, NaN, or two Authorization or Capkit-Proof headers: 400 (ambiguous
+  input is refused, never resolved);
 * a policy denial: 403 with an ``application/problem+json`` body (RFC 9457)
   whose ``detail`` lists every reason and whose ``reasons`` give the codes;
 * allowed: the app runs without the token and proof headers; a 2xx or 3xx
@@ -26,6 +28,7 @@ import json
 from typing import Any, Awaitable, Callable, MutableMapping
 from urllib.parse import parse_qsl
 
+from .. import strictjson
 from ..errors import CapkitError, MalformedToken
 from ..invocation import Invocation
 from ..verifier import Verifier
@@ -92,7 +95,13 @@ class CapkitASGIMiddleware:
         if tool is None:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            name = key.decode("latin-1").lower()
+            if name in headers and name in ("authorization", PROOF_HEADER):
+                await _respond(send, 400, _problem(400, "bad request", f"more than one {name} header"), problem=True)
+                return
+            headers[name] = value.decode("latin-1")
         unauthorized = [(b"www-authenticate", SCHEME.encode())]
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != SCHEME.lower() or not token.strip():
@@ -110,19 +119,12 @@ class CapkitASGIMiddleware:
             pass  # well-formed but not verifiable (unknown key, bad signature): authorize denies it (403)
         body, chunks = await _read_body(receive)
         if body is None:
-            await _respond(send, 400, _problem(400, "body too large", f"at most {MAX_BODY} bytes"), problem=True)
+            await _respond(send, 413, _problem(413, "body too large", f"at most {MAX_BODY} bytes"), problem=True)
             return
-        if body:
-            try:
-                args = json.loads(body)
-            except ValueError:
-                args = None
-            if not isinstance(args, dict):
-                await _respond(send, 400, _problem(400, "bad request", "the body must be a JSON object"),
-                               problem=True)
-                return
-        else:
-            args = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        args = _arguments(body, scope.get("query_string", b""))
+        if isinstance(args, str):
+            await _respond(send, 400, _problem(400, "bad request", args), problem=True)
+            return
         decision = await authorize_async(self.verifier, token.strip(), Invocation(tool, args, self.audience),
                                          headers.get(PROOF_HEADER))
         if not decision.allowed:
@@ -152,6 +154,28 @@ class CapkitASGIMiddleware:
             await complete_async(self.verifier, decision, ok=False)
             raise
         await complete_async(self.verifier, decision, ok=bool(status) and 200 <= status[0] < 400)
+
+
+def _arguments(body: bytes, query: bytes) -> dict[str, Any] | str:
+    """The call's arguments: the JSON object body, else the query parameters; or why the request is refused.
+
+    Ambiguous input is refused, never resolved: a duplicate key (in the body or
+    the query) or NaN could be read one way here and another way by the app.
+    """
+    if body:
+        try:
+            args = strictjson.loads(body)
+        except strictjson.StrictJSONError as exc:
+            return f"the body must be one JSON object: {exc}"
+        return args if isinstance(args, dict) else "the body must be a JSON object"
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        return "the query string cannot be parsed"
+    args = dict(pairs)
+    if len(args) != len(pairs):
+        return "a query parameter is given more than once"
+    return args
 
 
 async def _read_body(receive: Receive) -> tuple[bytes | None, list]:

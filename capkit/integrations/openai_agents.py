@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from typing import Any, Callable, Mapping
 
 from agents import FunctionTool, RunContextWrapper, ToolGuardrailFunctionOutput, ToolInputGuardrail, function_tool
 from agents.tool_context import ToolContext
 
+from .. import strictjson
 from ..errors import CapkitError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, denial_text, run_allowed
+from ._boundary import authorize_async, complete_async, denial_text, run_allowed
 from .credentials import Credentials
 
 
@@ -81,19 +81,19 @@ def capkit_tool_input_guardrail(verifier: Verifier, *, audience: str | None = No
     async def check(data: Any) -> ToolGuardrailFunctionOutput:
         context = data.context
         credentials = credentials_from(context.context)
-        try:
-            args = json.loads(context.tool_arguments or "{}")
-        except ValueError:
+        try:  # strict: the SDK parses the same text again for the tool, and must not read it differently
+            args = strictjson.loads(context.tool_arguments or "{}")
+        except strictjson.StrictJSONError:
             args = None
         if not isinstance(args, dict):
-            return ToolGuardrailFunctionOutput.reject_content("capkit denied this call: the arguments are not a JSON object")
+            return ToolGuardrailFunctionOutput.reject_content(
+                "capkit denied this call: the arguments are not one unambiguous JSON object")
         invocation = Invocation(context.tool_name, args, audience or credentials.audience)
         token, proof = credentials.present(invocation.tool, args)
         decision = await authorize_async(verifier, token, invocation, proof)
         if not decision.allowed:
             return ToolGuardrailFunctionOutput.reject_content(denial_text(decision), output_info=decision.to_json())
-        if decision.reservation is not None:
-            verifier.complete(decision, ok=True)
+        await complete_async(verifier, decision, ok=True)
         return ToolGuardrailFunctionOutput.allow(output_info=decision.to_json())
 
     return ToolInputGuardrail(guardrail_function=check, name="capkit")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
-from capkit import Invocation, Verifier
+from capkit import Invocation, Verifier, strictjson
 from capkit.holder import Proof
 from capkit.timefmt import parse_instant
 
@@ -24,9 +23,9 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
     args: dict = {}
     if args_json is not None:
         try:
-            args = json.loads(args_json)
-        except ValueError as exc:
-            raise InputError(f"--args-json is not valid JSON: {exc.msg}") from None
+            args = strictjson.loads(args_json)
+        except strictjson.StrictJSONError as exc:
+            raise InputError(f"--args-json is {exc}") from None
         if not isinstance(args, dict):
             raise InputError("--args-json must be a JSON object")
     for pair in pairs:
