@@ -128,6 +128,8 @@ def test_eval_with_a_token_verifies_it_with_the_keyring(runner, tmp_path):
     (["suggest", "--trace", "empty.jsonl"], "no calls"),
     (["trace", "import", "mcp", "empty.jsonl"], "the log is empty"),
     (["trace", "import", "mcp", "notes.txt"], "not valid JSON"),
+    (["eval", "--grant", "g.toml", "--trace", "t.jsonl", "--html", "no/such/dir/r.html"], "cannot write the report"),
+    (["suggest", "--trace", "t.jsonl", "--out", "no/such/dir/g.toml"], "cannot write the grant file"),
 ])
 def test_input_errors_exit_2_with_a_sentence(runner, tmp_path, args, fragment):
     (tmp_path / "t.jsonl").write_text(json.dumps({"tool": "x", "args": {}}) + "\n")

@@ -49,6 +49,13 @@ def _read_text(path: Path | str, what: str) -> str:
         raise InputError(f"cannot read {what} {path}: {exc.__class__.__name__}") from None
 
 
+def _write_text(path: Path, text: str, what: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {what} {path}: {exc.strerror or exc.__class__.__name__}") from None
+
+
 def _grant_time(calls: tuple[TraceCall, ...], fallback: int) -> int:
     """Relative times in a grant file count from the trace's first call (as if minted when the run began)."""
     times = [c.at for c in calls if c.at is not None]
@@ -185,7 +192,7 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
                 for name, grant, calls in jobs]
     total = sum((e.figures for _, e in runs), Figures())
     if html_path is not None:
-        html_path.write_text(render_html(runs, generated_at=format_instant(time.time())), encoding="utf-8")
+        _write_text(html_path, render_html(runs, generated_at=format_instant(time.time())), "the report")
     if as_json:
         print_json({"suites": {name: e.to_json() for name, e in runs}, "total": total.to_json()})
     else:
@@ -240,7 +247,7 @@ def suggest_command(trace_path: Path, slack: float, location: str | None, max_ch
                                at=int(time.time()))
     text = suggestion.to_toml()
     if out_path is not None:
-        out_path.write_text(text, encoding="utf-8")
+        _write_text(out_path, text, "the grant file")
         click.echo(f"grant written to {out_path}", err=True)
     else:
         click.echo(text, nl=False)
@@ -284,7 +291,7 @@ def trace_import_command(kind: str, log: Path, label: str | None, episode: str |
     changes = {k: v for k, v in (("label", label), ("episode", episode), ("agent", agent)) if v is not None}
     text = write_trace(attrs.evolve(c, **changes) for c in calls)
     if out_path is not None:
-        out_path.write_text(text, encoding="utf-8")
+        _write_text(out_path, text, "the trace")
         click.echo(f"{len(calls)} calls written to {out_path}", err=True)
     else:
         click.echo(text, nl=False)
