@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 import threading
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import pytest
 from capkit.state import Meter, StateRequest, StoreUnavailable, open_store
 from capkit.state.redis import from_units, to_units
 
-from .backends import BACKENDS, family, open_backend
+from .backends import BACKENDS, family, open_backend, require_server
 
 D = Decimal
 
@@ -199,3 +200,40 @@ def test_redis_units_are_exact():
         to_units(D("0.0000000000000000001"))
     with pytest.raises(StoreUnavailable):
         from_units(b"12a")
+
+
+def test_postgres_schema_migrates_from_version_1_in_place():
+    """A database created by an earlier capkit (schema 1) is upgraded on first use, keeping its data."""
+    psycopg = pytest.importorskip("psycopg")
+    from urllib.parse import urlsplit, urlunsplit
+
+    from capkit.state import postgres as pg
+
+    base = require_server("postgres")
+    name = "capkit_migration_" + secrets.token_hex(4)
+    admin = psycopg.connect(base, autocommit=True)
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        url = urlunsplit(urlsplit(base)._replace(path="/" + name))
+        with psycopg.connect(url, autocommit=True) as conn:  # what capkit 0.1 with schema 1 left behind
+            conn.execute("CREATE SCHEMA capkit")
+            conn.execute("CREATE TABLE capkit.schema_version (version integer NOT NULL)")
+            conn.execute(pg._MIGRATIONS[1])
+            conn.execute("INSERT INTO capkit.schema_version VALUES (1)")
+            conn.execute("INSERT INTO capkit.revocations VALUES ('old-token', 'from schema 1', 0)")
+        store = open_store(url)
+        try:
+            fam = family()
+            assert store.apply(req(fam, ids=("old-token",)), now=1).revoked == ("old-token", "from schema 1")
+            held = store.apply(req(fam, meter(fam + "m", "10", "4")), now=1).reservation
+            assert store.commit(held, now=2)
+        finally:
+            store.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT version FROM capkit.schema_version").fetchone() == (pg.SCHEMA_VERSION,)
+            config = conn.execute("SELECT proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                                  " WHERE n.nspname = 'capkit' AND p.proname = 'apply'").fetchone()[0]
+            assert "enable_bitmapscan=off" in config
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

@@ -22,7 +22,7 @@ from decimal import Decimal
 from . import ledger
 from .types import ZERO, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, Usage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK_ID = 0x636B6974  # "ckit": the advisory lock that serializes migrations
 
 _MIGRATIONS = {
@@ -139,6 +139,19 @@ BEGIN
     RETURN v_state = 'committed';
 END $$;
 """,
+    # Version 2: keep the lease sweep fast as history grows. Committing a reservation leaves a dead
+    # entry in the partial index of pending ones until VACUUM; a bitmap scan re-reads every such row
+    # on every call (measured: 0.85 ms of a 1.5 ms call with ~6,000 of them), while a plain index
+    # scan marks them dead once and skips them after. And vacuum these tables by row count, not
+    # by a fraction of a table that only grows.
+    2: """
+ALTER FUNCTION capkit.apply(text, text[], bytea, double precision, text[], numeric[], numeric[], integer[],
+    double precision, double precision, text) SET enable_bitmapscan = off;
+ALTER TABLE capkit.reservations SET (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000,
+    autovacuum_analyze_scale_factor = 0.0, autovacuum_analyze_threshold = 2000);
+ALTER TABLE capkit.entries SET (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000,
+    autovacuum_analyze_scale_factor = 0.0, autovacuum_analyze_threshold = 2000);
+""",
 }
 
 
@@ -185,10 +198,9 @@ class PostgresStore:
     def _run(self, sql: str, params: tuple = (), *, rows: bool = True):  # type: ignore[no-untyped-def]
         with self._lock:
             conn = self._connect()
-            try:
-                with conn.transaction():
-                    cursor = conn.execute(sql, params, prepare=True)
-                    return cursor.fetchall() if rows else None
+            try:  # one statement in autocommit mode is one transaction: no BEGIN/COMMIT round trips
+                cursor = conn.execute(sql, params, prepare=True)
+                return cursor.fetchall() if rows else None
             except self._psycopg.Error as exc:
                 raise StoreUnavailable(f"PostgreSQL failed: {type(exc).__name__}") from None
 
