@@ -244,7 +244,7 @@ def test_suggest_states_the_tightest_caveats_with_notes():
     assert caveats[0] == Tools("bank.transfer", "files.read", "mail.send")
     assert Max("amount", Decimal("1375"), tool="bank.transfer") in caveats
     assert Min("amount", 0, tool="bank.transfer") in caveats
-    assert Budget("amount", Decimal("1402.5"), tool="bank.transfer") in caveats  # 1250 + 25 in one run, +10%
+    assert Budget("amount", 1402, tool="bank.transfer") in caveats  # 1250 + 25 in one run, +10%, whole
     assert Eq("currency", "USD", tool="bank.transfer") in caveats
     assert OneOf("recipient", ["landlord", "plumber"], tool="bank.transfer") in caveats
     assert PathUnder("path", "/srv/docs/q4", tool="files.read") in caveats
@@ -255,6 +255,13 @@ def test_suggest_states_the_tightest_caveats_with_notes():
     text = suggestion.to_toml()
     assert text.startswith("# Suggested by `capkit suggest`")
     assert parse_grant(text, now=T0).caveats == caveats  # what is written is what was suggested
+
+
+def test_slack_keeps_whole_numbers_whole():
+    caveats = suggest_grant([TraceCall("t", {"nights": 2}), TraceCall("t", {"nights": 1})], slack_percent=10).grant.caveats
+    assert Max("nights", 2, tool="t") in caveats  # 2.2 nights is not a thing
+    caveats = suggest_grant([TraceCall("t", {"price": 2.0})], slack_percent=10).grant.caveats
+    assert Max("price", Decimal("2.2"), tool="t") in caveats
 
 
 def test_suggest_without_slack_is_exact_and_admits_the_trace():
@@ -272,6 +279,8 @@ def test_suggest_without_slack_is_exact_and_admits_the_trace():
     (["a@x.example.com", "https://y.example.com/z"], Domain("p", "example.com", tool="t")),
     (["A@Example.COM"], Domain("p", "example.com", tool="t")),
     (["red", "red"], Eq("p", "red", tool="t")),
+    (["Alex Doe", "Alex Doe"], Eq("p", "Alex Doe", tool="t")),  # repeated text is not free text
+    ([2, 2], Max("p", 2, tool="t")),
 ])
 def test_suggest_argument_kinds(values, expected):
     calls = [TraceCall("t", {"p": v}) for v in values]

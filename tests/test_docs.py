@@ -136,3 +136,20 @@ def test_readme_scenario_table_is_what_eval_prints():
                  f"{pct(f['attacks_blocked'])} ({f['attack_denied']}/{f['attack']})",
                  f"{f['attack_episodes_blocked']}/{f['attack_episodes']}"] for name, f in figures.items()]
     assert rows == expected
+
+
+def test_readme_suggestion_figures_on_the_scenarios():
+    from capkit.alignment import EvaluationGrant, evaluate, find_suites, load_suite, suggest_grant
+
+    kept = benign = blocked = attacks = 0
+    for directory in find_suites(ROOT / "examples/scenarios"):
+        calls = load_suite(directory).calls
+        grant = suggest_grant([c for c in calls if c.label != "attack"], slack_percent=10).grant
+        first = min(c.at for c in calls if c.at is not None)
+        for outcome in evaluate(EvaluationGrant.from_grant(grant), calls, at=first).outcomes:
+            benign += outcome.call.label == "benign"
+            kept += outcome.call.label == "benign" and outcome.allowed
+            attacks += outcome.call.label == "attack"
+            blocked += outcome.call.label == "attack" and not outcome.allowed
+    assert f"<!-- suggested-benign -->{kept} of {benign}<!-- /suggested-benign -->" in README
+    assert f"<!-- suggested-attacks -->{blocked} of {attacks}<!-- /suggested-attacks -->" in README

@@ -9,12 +9,14 @@ caveat kinds capkit has, that admits every call of the trace:
 * per argument present in every call of the tool:
   - numbers: ``max`` of the largest value (plus slack), ``min = 0`` when no
     value was negative, and a cumulative ``budget`` of the largest total one
-    episode spent (plus slack);
+    episode spent (plus slack); when every value is an integer, the widened
+    bounds are rounded down to integers;
   - email addresses and URLs: ``domain``, the narrowest domain every host is at
     or under (never a bare top-level domain);
   - paths: ``path_under``, the deepest directory holding every path (never ``/``);
-  - other short identifiers (no spaces, at most 64 characters): ``eq`` for one
-    value, ``one_of`` for at most ``max_choices`` values;
+  - other short identifiers (no spaces, at most 64 characters), and short text
+    that repeats (fewer distinct values than calls, such as a passenger's
+    name): ``eq`` for one value, ``one_of`` for at most ``max_choices`` values;
   - booleans: ``eq`` when constant;
 * everything else is left out, and the notes (comments in the grant file)
   say which argument and why: free text, too many distinct values, nested
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Callable, Sequence
 
 import attrs
@@ -124,13 +126,16 @@ class _Builder:
         except AmountError:
             self.notes.append(f"{tool} {arg}: left out: not every value is a plain number")
             return
+        whole = all(isinstance(v, int) for v in values)  # counts (nights, seats) stay whole after slack
+        widen = (lambda v: _widen(v, self.slack).to_integral_value(ROUND_FLOOR)) if whole else (
+            lambda v: _widen(v, self.slack))
         top = max(amounts)
-        self.add(lambda: Max(arg, _widen(top, self.slack), tool=tool), f"{tool} {arg} max")
+        self.add(lambda: Max(arg, widen(top), tool=tool), f"{tool} {arg} max")
         if min(amounts) >= 0:
             self.add(lambda: Min(arg, 0, tool=tool), f"{tool} {arg} min")
             total = max(sum((parse_amount(v) for v in episode), Decimal(0)) for episode in per_episode)
             if total > 0:
-                self.add(lambda: Budget(arg, _widen(total, self.slack), tool=tool), f"{tool} {arg} budget")
+                self.add(lambda: Budget(arg, widen(total), tool=tool), f"{tool} {arg} budget")
 
     def texts(self, tool: str, arg: str, values: list[str]) -> None:
         distinct = sorted(set(values))
@@ -151,7 +156,8 @@ class _Builder:
                 return
             self.notes.append(f"{what}: the paths share no directory below the root")
         identifiers = all(len(v) <= MAX_IDENTIFIER_CHARS and not any(c.isspace() for c in v) for v in values)
-        if not identifiers:
+        repeated = len(distinct) < len(values) and all(len(v) <= MAX_IDENTIFIER_CHARS for v in values)
+        if not identifiers and not repeated:
             self.notes.append(f"{what}: left out: free text ({_count(len(distinct), 'distinct value')} in "
                               f"{_count(len(values), 'call')}); a caveat cannot bound what text means")
         elif len(distinct) == 1:
