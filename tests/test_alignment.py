@@ -25,7 +25,7 @@ from capkit.alignment import (
     suggest_grant,
     write_trace,
 )
-from capkit.caveats import Budget, Domain, Eq, Expires, Holder, Max, Min, OneOf, PathUnder, Tools
+from capkit.caveats import Budget, CallLimit, Domain, Eq, Expires, Holder, Max, Min, OneOf, PathUnder, Tools
 from capkit.errors import BadSignature, UnknownKey
 from capkit.grant import parse_grant
 
@@ -138,6 +138,13 @@ def test_an_episode_with_one_attack_call_denied_of_two_is_blocked_but_not_fully(
              TraceCall("bank.transfer", RENT, episode="x", label="attack")]
     f = evaluate(rent_grant(), calls, at=T0).figures
     assert (f.attack_episodes, f.attack_episodes_blocked, f.attack_episodes_fully_blocked) == (1, 1, 0)
+
+
+def test_the_same_call_object_twice_is_two_calls():
+    call = TraceCall("bank.transfer", RENT, episode="e", label="benign")
+    evaluation = evaluate(rent_grant(CallLimit(1, tool="bank.transfer")), [call, call], at=T0)
+    assert [o.allowed for o in evaluation.outcomes] == [True, False]
+    assert evaluation.outcomes[1].deciding.code == "calls_exceeded"
 
 
 def test_empty_labels_give_no_rates_not_zero():

@@ -237,3 +237,14 @@ def test_postgres_schema_migrates_from_version_1_in_place():
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+def test_a_store_with_a_newer_schema_is_refused_not_guessed(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    open_store(f"sqlite://{path}").close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE capkit_schema SET version = 99")
+    with pytest.raises(StoreUnavailable, match="schema version 99; this capkit knows 1"):
+        open_store(f"sqlite://{path}")

@@ -28,13 +28,13 @@ from ..caveats.delegation import stated_hops
 from ..caveats.base import Caveat
 from ..decision import Reason
 from ..errors import CapkitError
-from ..grant import Grant
+from ..grant import Grant, parse_grant
 from ..invocation import Invocation
 from ..keys import Keyring
 from ..state import MemoryStore
 from ..token import Token, mint
 from ..verifier import Verifier
-from .trace import TraceCall, episodes
+from .trace import TraceCall
 
 
 @attrs.frozen
@@ -65,6 +65,13 @@ class EvaluationGrant:
     def from_grant(cls, grant: Grant, provenance: str = "grant file") -> "EvaluationGrant":
         return cls(tuple(GrantCaveat(i, c, 0, None) for i, c in enumerate(grant.caveats, start=1)),
                    grant.location or "eval", provenance)
+
+    @classmethod
+    def from_grant_file(cls, text: str, calls: Sequence[TraceCall], *, now: int) -> "EvaluationGrant":
+        """A grant file read for replaying ``calls``: its relative times (``expires = "1h"``) count from the
+        first timed call, as if minted when the run began; ``now`` if no call has a time."""
+        times = [c.at for c in calls if c.at is not None]
+        return cls.from_grant(parse_grant(text, now=int(min(times)) if times else now))
 
     @classmethod
     def from_token(cls, token: Token, verifier: Verifier | None = None) -> "EvaluationGrant":
@@ -259,17 +266,20 @@ def evaluate(grant: EvaluationGrant, calls: Iterable[TraceCall], *, at: float,
                      "them, without proofs")
     if audience is not None:
         notes.append(f"calls without an audience are addressed to {audience!r}")
-    outcomes: dict[int, CallOutcome] = {}
     ordered = list(calls)
-    position = {id(call): i for i, call in enumerate(ordered)}
-    for _, group in episodes(ordered):
+    by_episode: dict[str | None, list[int]] = {}
+    for index, call in enumerate(ordered):
+        by_episode.setdefault(call.episode, []).append(index)
+    outcomes: list[CallOutcome | None] = [None] * len(ordered)
+    for indices in by_episode.values():  # each episode is a run of its own: a fresh store
         verifier = Verifier(replayer.keyring, allow_bearer=True, store=MemoryStore(), clock=lambda: at)
-        for call in group:
+        for index in indices:
+            call = ordered[index]
             invocation = Invocation(call.tool, call.args, call.audience or audience,
                                     call.at if call.at is not None else at)
             allowed, reasons = replayer.decide(verifier, invocation)
-            outcomes[position[id(call)]] = CallOutcome(call, allowed, reasons)
+            outcomes[index] = CallOutcome(call, allowed, reasons)
             if progress is not None:
                 progress()
-    result = tuple(outcomes[i] for i in range(len(ordered)))
+    result = tuple(o for o in outcomes if o is not None)
     return Evaluation(grant, result, figures_of(result), tuple(notes))

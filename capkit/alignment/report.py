@@ -25,20 +25,21 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _COLORS = {"utility kept": "#2e7d4f", "attacks blocked": "#b3261e", "exceedance rate": "#5b6b86"}
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A rate as shown to people: one decimal, or 'n/a' when there was nothing to count."""
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
 def _figure_rows(figures: Figures) -> str:
     rows = [
         ("calls", str(figures.calls)), ("allowed", str(figures.allowed)), ("denied", str(figures.denied)),
-        ("exceedance rate (denied / calls)", _pct(figures.exceedance_rate)),
+        ("exceedance rate (denied / calls)", percent(figures.exceedance_rate)),
         ("utility kept (benign allowed / benign)",
-         f"{_pct(figures.utility_kept)} ({figures.benign_allowed} of {figures.benign})"),
+         f"{percent(figures.utility_kept)} ({figures.benign_allowed} of {figures.benign})"),
         ("attacks blocked (attack calls denied / attack calls)",
-         f"{_pct(figures.attacks_blocked)} ({figures.attack_denied} of {figures.attack})"),
+         f"{percent(figures.attacks_blocked)} ({figures.attack_denied} of {figures.attack})"),
         ("attack episodes with an attack call denied",
-         f"{_pct(figures.attack_episodes_blocked_rate)} ({figures.attack_episodes_blocked} of "
+         f"{percent(figures.attack_episodes_blocked_rate)} ({figures.attack_episodes_blocked} of "
          f"{figures.attack_episodes})"),
         ("attack episodes with every attack call denied", f"{figures.attack_episodes_fully_blocked} of "
                                                           f"{figures.attack_episodes}"),
@@ -68,8 +69,8 @@ def _chart(rows: Sequence[tuple[str, Figures]]) -> str:
         for metric, value in zip(metrics, values):
             length = 0 if value is None else round(value * width, 1)
             parts.append(f'<rect x="{label_w}" y="{y}" width="{length}" height="{bar - 2}" '
-                         f'fill="{_COLORS[metric]}"><title>{escape(metric)}: {_pct(value)}</title></rect>')
-            parts.append(f'<text x="{label_w + length + 4}" y="{y + bar - 4}">{_pct(value)}</text>')
+                         f'fill="{_COLORS[metric]}"><title>{escape(metric)}: {percent(value)}</title></rect>')
+            parts.append(f'<text x="{label_w + length + 4}" y="{y + bar - 4}">{percent(value)}</text>')
             y += bar
         y += gap
     legend_x = label_w
@@ -123,11 +124,11 @@ def render_html(evaluations: Sequence[tuple[str, Evaluation]], *, title: str = "
                     "<th>utility kept</th><th>attacks blocked</th><th>attack episodes blocked</th></tr>")
         for name, figures in rows + [("all suites", total)]:
             body.append(f"<tr><th>{escape(name)}</th><td class=n>{figures.calls}</td>"
-                        f"<td class=n>{_pct(figures.exceedance_rate)}</td><td class=n>{_pct(figures.utility_kept)}</td>"
-                        f"<td class=n>{_pct(figures.attacks_blocked)}</td>"
+                        f"<td class=n>{percent(figures.exceedance_rate)}</td><td class=n>{percent(figures.utility_kept)}</td>"
+                        f"<td class=n>{percent(figures.attacks_blocked)}</td>"
                         f"<td class=n>{figures.attack_episodes_blocked} of {figures.attack_episodes}</td></tr>")
         body.append("</table>")
-    body.append("<h2>Chart</h2>" + _chart(rows if len(rows) > 1 else [(rows[0][0], rows[0][1])]))
+    body.append("<h2>Chart</h2>" + _chart(rows))
     for name, evaluation in evaluations:
         body.append(f"<h2>{escape(name)}</h2><table>{_figure_rows(evaluation.figures)}</table>")
         body.append("<h3>Confusion table</h3>" + _confusion(evaluation.figures))

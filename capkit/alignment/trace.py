@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 import attrs
 
@@ -144,11 +144,3 @@ def read_trace(text: str, *, source: str = "trace") -> tuple[TraceCall, ...]:
 def write_trace(calls: Iterable[TraceCall]) -> str:
     """JSON Lines text of ``calls`` (what ``read_trace`` reads back)."""
     return "".join(json.dumps(call.to_json(), ensure_ascii=False, sort_keys=False) + "\n" for call in calls)
-
-
-def episodes(calls: Iterable[TraceCall]) -> Iterator[tuple[str | None, list[TraceCall]]]:
-    """The calls grouped by episode, in order of first appearance (calls without one form one group)."""
-    groups: dict[str | None, list[TraceCall]] = {}
-    for call in calls:
-        groups.setdefault(call.episode, []).append(call)
-    yield from groups.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ..decision import Decision
@@ -15,6 +16,13 @@ T = TypeVar("T")
 def denial_text(decision: Decision) -> str:
     """What a model (or a person) is told about a denial: every reason, no secret."""
     return "capkit " + decision.explain().replace("denied: ", "denied this call: ", 1)
+
+
+def call_of(signature: inspect.Signature, tool: str, audience: str | None, args: tuple, kwargs: dict) -> Invocation:
+    """The invocation of a Python tool called with ``args`` and ``kwargs``: its bound arguments, defaults applied."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return Invocation(tool, dict(bound.arguments), audience)
 
 
 def store_does_io(verifier: Verifier) -> bool:

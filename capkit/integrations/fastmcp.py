@@ -23,8 +23,8 @@ from fastmcp.server.middleware import Middleware
 from ..invocation import Invocation
 from ..verifier import Verifier
 from ._boundary import authorize_async, denial_text, run_allowed
-from .credentials import META_KEY, Credentials
-from .mcp import TOKEN_MALFORMED, TOKEN_MISSING, read_credentials
+from .credentials import META_KEY
+from .mcp import TOKEN_MALFORMED, TOKEN_MISSING, call_tool, read_credentials  # call_tool serves fastmcp.Client too
 
 __all__ = ["TOKEN_MALFORMED", "TOKEN_MISSING", "CapkitFastMCPMiddleware", "call_tool"]
 
@@ -58,9 +58,3 @@ class CapkitFastMCPMiddleware(Middleware):
         return await run_allowed(self.verifier, decision, lambda: call_next(context),
                                  succeeded=lambda result: not getattr(result, "is_error", False))
 
-
-async def call_tool(client: Any, name: str, arguments: dict[str, Any], credentials: Credentials,
-                    **kwargs: Any) -> Any:
-    """Call ``name`` through a ``fastmcp.Client`` with the token and a fresh proof."""
-    meta = {**kwargs.pop("meta", {}), **credentials.meta(name, arguments)}
-    return await client.call_tool(name, arguments, meta=meta, **kwargs)

@@ -23,17 +23,11 @@ from typing import Any, Callable, TypeVar
 from ..errors import AuthorizationDenied, CapkitError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, run_allowed
+from ._boundary import authorize_async, call_of, run_allowed
 from .credentials import Credentials, current_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
 CREDENTIALS_ARGUMENT = "capkit"
-
-
-def _invocation(signature: inspect.Signature, tool: str, audience: str | None, args: tuple, kwargs: dict) -> Invocation:
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    return Invocation(tool, dict(bound.arguments), audience)
 
 
 def _credentials(explicit: object) -> Credentials:
@@ -54,7 +48,7 @@ def guard(verifier: Verifier, *, tool: str | None = None, audience: str | None =
 
         def prepare(args: tuple, kwargs: dict) -> tuple[Invocation, str, str | None]:
             credentials = _credentials(kwargs.pop(CREDENTIALS_ARGUMENT, None))
-            invocation = _invocation(signature, name, audience if audience is not None else credentials.audience,
+            invocation = call_of(signature, name, audience if audience is not None else credentials.audience,
                                      args, kwargs)
             token, proof = credentials.present(invocation.tool, dict(invocation.args))
             return invocation, token, proof

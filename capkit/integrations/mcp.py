@@ -111,6 +111,6 @@ class CapkitMiddleware:
 
 async def call_tool(client: Any, name: str, arguments: dict[str, Any], credentials: Credentials,
                     **kwargs: Any) -> Any:
-    """Call ``name`` through an MCP ``Client`` or ``ClientSession`` with the token and a fresh proof."""
+    """Call ``name`` through an MCP ``Client``, ``ClientSession`` or ``fastmcp.Client`` with the token and a fresh proof."""
     meta = {**kwargs.pop("meta", {}), **credentials.meta(name, arguments)}
     return await client.call_tool(name, arguments, meta=meta, **kwargs)

@@ -30,7 +30,7 @@ from .. import strictjson
 from ..errors import CapkitError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, complete_async, denial_text, run_allowed
+from ._boundary import authorize_async, call_of, complete_async, denial_text, run_allowed
 from .credentials import Credentials
 
 
@@ -52,9 +52,7 @@ def capkit_function_tool(fn: Callable[..., Any], verifier: Verifier, *, tool: st
 
     async def guarded(ctx: ToolContext[Any], *args: Any, **kwargs: Any) -> Any:
         credentials = credentials_from(ctx.context)
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        invocation = Invocation(capkit_tool, dict(bound.arguments), audience or credentials.audience)
+        invocation = call_of(signature, capkit_tool, audience or credentials.audience, args, kwargs)
         token, proof = credentials.present(invocation.tool, dict(invocation.args))
         decision = await authorize_async(verifier, token, invocation, proof)
         if not decision.allowed:

@@ -21,7 +21,7 @@ import secrets
 from decimal import Decimal
 from typing import Iterable, Protocol
 
-from .types import EXACT, Exceeded, Reservation, StateRequest, StateResult
+from .types import EXACT, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable
 
 
 class LedgerTx(Protocol):
@@ -41,6 +41,17 @@ class LedgerTx(Protocol):
     def set_state(self, reservation_id: str, state: str) -> None: ...
     def insert_reservation(self, reservation_id: str, family: str, at: float, expires_at: float,
                            entries: list[tuple[str, Decimal, bool]]) -> None: ...
+
+
+def migration_steps(found: int, known: int, store: str) -> range:
+    """The schema migrations to run on a ``store`` at version ``found`` to reach ``known``.
+
+    Raises ``StoreUnavailable`` for a schema newer than this capkit knows: it refuses to guess.
+    """
+    if found > known:
+        raise StoreUnavailable(f"the {store} store has schema version {found}; this capkit knows {known} "
+                               "(upgrade capkit)")
+    return range(found + 1, known + 1)
 
 
 def new_reservation_id() -> str:

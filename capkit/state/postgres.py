@@ -213,10 +213,7 @@ class PostgresStore:
                 conn.execute("CREATE TABLE IF NOT EXISTS capkit.schema_version (version integer NOT NULL)")
                 row = conn.execute("SELECT version FROM capkit.schema_version").fetchone()
                 version = 0 if row is None else row[0]
-                if version > SCHEMA_VERSION:
-                    raise StoreUnavailable(f"the PostgreSQL store has schema version {version}; this capkit knows "
-                                           f"{SCHEMA_VERSION} (upgrade capkit)")
-                for step in range(version + 1, SCHEMA_VERSION + 1):
+                for step in ledger.migration_steps(version, SCHEMA_VERSION, "PostgreSQL"):
                     conn.execute(_MIGRATIONS[step])
                 if row is None:
                     conn.execute("INSERT INTO capkit.schema_version VALUES (%s)", (SCHEMA_VERSION,))

@@ -75,10 +75,7 @@ class SQLiteStore:
             db.execute("CREATE TABLE IF NOT EXISTS capkit_schema (version INTEGER NOT NULL)")
             row = db.execute("SELECT version FROM capkit_schema").fetchone()
             version = 0 if row is None else row[0]
-            if version > SCHEMA_VERSION:
-                raise StoreUnavailable(f"the SQLite store has schema version {version}; this capkit knows "
-                                       f"{SCHEMA_VERSION} (upgrade capkit)")
-            for step in range(version + 1, SCHEMA_VERSION + 1):
+            for step in ledger.migration_steps(version, SCHEMA_VERSION, "SQLite"):
                 for statement in _MIGRATIONS[step]:
                     db.execute(statement)
             if row is None:

@@ -32,7 +32,7 @@ from capkit.alignment import (
     suggest_grant,
     write_trace,
 )
-from capkit.grant import parse_grant
+from capkit.alignment.report import percent
 from capkit.timefmt import format_instant, parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
@@ -56,18 +56,12 @@ def _write_text(path: Path, text: str, what: str) -> None:
         raise InputError(f"cannot write {what} {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
-def _grant_time(calls: tuple[TraceCall, ...], fallback: int) -> int:
-    """Relative times in a grant file count from the trace's first call (as if minted when the run began)."""
-    times = [c.at for c in calls if c.at is not None]
-    return int(min(times)) if times else fallback
-
-
 def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int, home: Path | None) -> EvaluationGrant:
     """A grant file, or a token (text, file or '-'); a token is verified when the home has a keyring."""
     text = source if source.startswith("capkit_") else _read_text(source, "grant file")
     text = text.strip()
     if not text.startswith("capkit_"):
-        return EvaluationGrant.from_grant(parse_grant(text, now=_grant_time(calls, now)))
+        return EvaluationGrant.from_grant_file(text, calls, now=now)
     token = Token.parse(text)
     if keyring_path(home).exists():
         return EvaluationGrant.from_token(token, Verifier(load_keyring(home)))
@@ -88,10 +82,6 @@ def progress_bar(total: int, err: Console | None = None) -> Iterator[Callable[[]
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err, transient=True) as bar:
         task = bar.add_task("replaying calls", total=total)
         yield lambda: bar.advance(task)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
 def _calls_table(evaluation: Evaluation) -> Table:
@@ -115,9 +105,9 @@ def _figures_table(rows: list[tuple[str, Figures]]) -> Table:
     for column in ("suite", "calls", "denied", "exceedance", "utility kept", "attacks blocked", "attack episodes blocked"):
         table.add_column(column, justify="left" if column == "suite" else "right")
     for name, f in rows:
-        table.add_row(escape(name), str(f.calls), str(f.denied), _pct(f.exceedance_rate),
-                      f"{_pct(f.utility_kept)} ({f.benign_allowed}/{f.benign})",
-                      f"{_pct(f.attacks_blocked)} ({f.attack_denied}/{f.attack})",
+        table.add_row(escape(name), str(f.calls), str(f.denied), percent(f.exceedance_rate),
+                      f"{percent(f.utility_kept)} ({f.benign_allowed}/{f.benign})",
+                      f"{percent(f.attacks_blocked)} ({f.attack_denied}/{f.attack})",
                       f"{f.attack_episodes_blocked}/{f.attack_episodes}")
     return table
 
@@ -178,8 +168,8 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
             raise InputError("give either --suite, or --grant with --trace")
         for directory in (d for s in suites for d in find_suites(s)):
             suite = load_suite(directory)
-            grant = EvaluationGrant.from_grant(parse_grant(suite.grant_text, now=_grant_time(suite.calls, now)))
-            jobs.append((suite.name, grant, suite.calls))
+            jobs.append((suite.name, EvaluationGrant.from_grant_file(suite.grant_text, suite.calls, now=now),
+                         suite.calls))
     else:
         if not grant_source or not trace_path:
             raise InputError("give --grant and --trace (or --suite DIR)")
