@@ -18,7 +18,7 @@ def main() -> None:
     middleware = []
     if sys.argv[1] == "capkit":
         keyring = Keyring.load(Path(os.environ["CAPKIT_HOME"]) / "keys.json")
-        middleware = [CapkitMiddleware(Verifier(keyring), audience="bank-mcp")]
+        middleware = [CapkitMiddleware(Verifier(keyring, location="bank"), audience="bank-mcp")]
     server = MCPServer(sys.argv[1], middleware=middleware)
 
     @server.tool()

@@ -66,7 +66,7 @@ def credentials(keyring: Keyring | None = None) -> tuple[Verifier, Credentials]:
     token = mint(keyring, Holder(planner.public_key), Audience("bank-mcp"), Tools("transfer"),
                  OneOf("recipient", ["landlord"]), Max("amount", 1250), Eq("currency", "USD"), location="bank")
     token = token.delegate(planner, payer.public_key, Max("amount", 500)).delegate(payer, runner.public_key)
-    return Verifier(keyring), Credentials(token, runner, "bank-mcp")
+    return Verifier(keyring, location="bank"), Credentials(token, runner, "bank-mcp")
 
 
 async def interleaved(plain: Client, protected: Client, creds: Credentials, iterations: int, batch: int

@@ -81,14 +81,14 @@ def run(iterations: int) -> dict:
     keyring = Keyring.generate()
     invocation = Invocation("bank.transfer", {"recipient": "landlord", "amount": 20, "currency": "USD"}, at=NOW)
     texts = [grant(keyring, i.to_bytes(16, "big")).serialize() for i in range(iterations)]
-    verifier = Verifier(keyring, cache_size=iterations + 1, allow_bearer=True)
+    verifier = Verifier(keyring, location="bank", cache_size=iterations + 1, allow_bearer=True)
     assert verifier.authorize(texts[0], invocation).allowed
     assert len(capkit.Token.parse(texts[0]).caveats) == 6
 
     gc.collect()
     gc.disable()
     try:
-        cold_verifier = Verifier(keyring, cache_size=iterations + 1, allow_bearer=True)
+        cold_verifier = Verifier(keyring, location="bank", cache_size=iterations + 1, allow_bearer=True)
         cold_verifier.authorize(texts[0], invocation)  # warm the location-key memo, not the chain cache
         pending = iter(texts[1:] + [grant(keyring, b"\xff" * 16).serialize()])
         cold = timed(lambda: cold_verifier.authorize(next(pending), invocation), iterations)
@@ -109,7 +109,7 @@ def run(iterations: int) -> dict:
         pym = timed(pymacaroons_verify, iterations)
 
         # Holder binding: a fresh proof for every call, on a warm 3-hop token.
-        pop_verifier = Verifier(keyring, clock=lambda: NOW)
+        pop_verifier = Verifier(keyring, location="bank", clock=lambda: NOW)
         pop_token, holder = three_hop_token(keyring)
         pop_text = pop_token.serialize()
         proofs = iter([Proof.create(holder, pop_token, invocation, at=NOW, nonce=i.to_bytes(16, "big")).serialize()

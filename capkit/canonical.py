@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .errors import NotCanonical
+
 #: Integers must be exactly representable as IEEE doubles so that other
 #: languages decode them without loss.
 MAX_SAFE_INTEGER = (1 << 53) - 1
@@ -20,10 +22,6 @@ MAX_SAFE_INTEGER = (1 << 53) - 1
 _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
-
-
-class NotCanonical(ValueError):
-    """The bytes are not the canonical JSON encoding of any value."""
 
 
 def dumps(value: Any) -> bytes:

@@ -14,49 +14,10 @@ from typing import Any
 import attrs
 
 from .caveats import Caveat
+from .codes import ALL_CODES, Code
 from .state.types import Reservation
 
-
-class Code:
-    """The stable reason codes (specs/SPEC.md, "Reason codes")."""
-
-    # the token itself
-    MALFORMED_TOKEN = "malformed_token"
-    TOO_LARGE = "too_large"
-    UNKNOWN_KEY = "unknown_key"
-    BAD_SIGNATURE = "bad_signature"
-    # caveats that cannot be interpreted
-    UNKNOWN_CAVEAT = "unknown_caveat"
-    MALFORMED_CAVEAT = "malformed_caveat"
-    # the call
-    BAD_INVOCATION = "bad_invocation"
-    TOOL_NOT_GRANTED = "tool_not_granted"
-    ARG_MISSING = "arg_missing"
-    ARG_INVALID = "arg_invalid"
-    ARG_NOT_ALLOWED = "arg_not_allowed"
-    ARG_OUT_OF_RANGE = "arg_out_of_range"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    WRONG_AUDIENCE = "wrong_audience"
-    # holders, proofs, delegation
-    BEARER_NOT_ALLOWED = "bearer_not_allowed"
-    PROOF_MISSING = "proof_missing"
-    BAD_PROOF = "bad_proof"
-    WRONG_HOLDER = "wrong_holder"
-    PROOF_STALE = "proof_stale"
-    PROOF_REPLAYED = "proof_replayed"
-    BAD_DELEGATION = "bad_delegation"
-    DEPTH_EXCEEDED = "depth_exceeded"
-    # shared state
-    REVOKED = "revoked"
-    BUDGET_EXCEEDED = "budget_exceeded"
-    CALLS_EXCEEDED = "calls_exceeded"
-    STATE_UNAVAILABLE = "state_unavailable"
-    # the verifier
-    INTERNAL_ERROR = "internal_error"
-
-
-ALL_CODES = frozenset(v for k, v in vars(Code).items() if k.isupper())
+__all__ = ["ALL_CODES", "Code", "Decision", "Hop", "Reason"]
 
 
 @attrs.frozen
@@ -131,7 +92,9 @@ class Decision:
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
-            raise ValueError("an allowed decision has no reasons and a denied one has at least one")
+            from .errors import CapkitError
+
+            raise CapkitError("an allowed decision has no reasons and a denied one has at least one")
 
     def __bool__(self) -> bool:
         return self.allowed

@@ -49,9 +49,10 @@ from .caveats import (
     Range,
     Tools,
 )
+from ._text import escape_bidi
 from .caveats.amounts import format_amount
-from .errors import CapkitError, InvalidCaveat
-from .timefmt import TimeFormatError, format_instant, parse_instant
+from .errors import GrantError, InvalidCaveat, TimeFormatError
+from .timefmt import format_instant, parse_instant
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,13 +63,11 @@ _TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before"
              "args", "for"}
 _SCOPE_KEYS = {"args", "calls", "calls_per"}
 _ARG_KEYS = ("eq", "eq_number", "one_of", "one_of_numbers", "max", "min", "range", "prefix", "path_under", "glob",
-             "domain", "budget", "budget_per")
+             "email_domain", "url_domain", "host_domain", "budget", "budget_per")
+#: The grant-file key of each address kind of a domain caveat.
+DOMAIN_KEYS = {"email_domain": "email", "url_domain": "url", "host_domain": "host"}
 
-
-class GrantError(CapkitError):
-    """A grant file is not valid; the message names the offending key."""
-
-    code = "bad_grant"
+__all__ = ["DOMAIN_KEYS", "Grant", "GrantError", "parse_grant", "render_grant", "render_comment"]
 
 
 @attrs.frozen
@@ -92,12 +91,12 @@ def _amount(value: object, where: str) -> Any:
 
 
 def _number(value: object, where: str) -> Decimal:
-    from .caveats.amounts import AmountError, parse_amount
+    from .caveats.amounts import AmountError, coerce_bound
 
     try:
-        return parse_amount(_amount(value, where))
+        return coerce_bound(_amount(value, where))
     except AmountError as exc:
-        raise GrantError(f"{where} {exc}") from None
+        raise GrantError(f"{where} {exc.message}") from None
 
 
 def _strings(value: object, where: str) -> list[str]:
@@ -127,6 +126,9 @@ def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str 
     where = f"{prefix}args.{name}"
     if not isinstance(table, dict) or not table:
         raise GrantError(f"[{where}] must be a table of constraints such as max = \"100\"")
+    if "domain" in table:
+        raise GrantError(f"[{where}] domain: say what the argument holds: email_domain (an address), url_domain "
+                         "(a URL) or host_domain (a host name)")
     unknown = set(table) - set(_ARG_KEYS)
     if unknown:
         raise GrantError(f"[{where}] has unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(_ARG_KEYS)}")
@@ -170,10 +172,14 @@ def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str 
             if not isinstance(value, list) or len(value) != 2:
                 raise GrantError(f"{at} must be a list of two amounts, [low, high]")
             out.append(Range(name, _amount(value[0], at), _amount(value[1], at), tool=tool))
+        elif key in DOMAIN_KEYS:
+            if not isinstance(value, str):
+                raise GrantError(f"{at} must be a string")
+            out.append(Domain(name, value, kind=DOMAIN_KEYS[key], tool=tool))
         else:
             if not isinstance(value, str):
                 raise GrantError(f"{at} must be a string")
-            kind = {"prefix": Prefix, "path_under": PathUnder, "glob": Glob, "domain": Domain}[key]
+            kind = {"prefix": Prefix, "path_under": PathUnder, "glob": Glob}[key]
             out.append(kind(name, value, tool=tool))
     return out
 
@@ -286,12 +292,27 @@ def _arg_entry(caveat: Caveat) -> tuple[str, object]:
     value = caveat.value  # type: ignore[attr-defined]
     if isinstance(caveat, Eq) and isinstance(value, Decimal):
         return "eq_number", value
+    if isinstance(caveat, Domain):
+        return {kind: key for key, kind in DOMAIN_KEYS.items()}[caveat.address_kind], value
     return caveat.kind, value
+
+
+#: Characters that end a line in TOML, or that an editor may show as a line break.
+_LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
+
+
+def render_comment(line: str) -> str:
+    """``line`` as one TOML comment line: nothing in it can end the comment (line breaks, controls and
+    bidirectional controls are shown as escapes)."""
+    text = "".join(f"\\u{ord(ch):04x}" if ch in _LINE_BREAKS or ord(ch) < 0x20 or ord(ch) == 0x7F else ch
+                   for ch in line)
+    text = escape_bidi(text)
+    return f"# {text}" if text else "#"
 
 
 def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
     """TOML text of ``grant``; raise ``GrantError`` for caveats grant files cannot state."""
-    lines = [f"# {line}" if line else "#" for line in comments]
+    lines = [render_comment(line) for line in comments]
     if grant.location is not None:
         lines.append(f"location = {_toml_string(grant.location)}")
     tools: list[str] = []

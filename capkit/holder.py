@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import _b64, ed25519
-from .errors import CapkitError, KeyringError
+from .errors import BadDelegation, KeyringError, MalformedKey, MalformedProof, MalformedToken
 from .invocation import Invocation, invocation_digest
-from .publickey import MalformedKey, PublicKey
+from .publickey import PublicKey
 from .secretfile import read_json, write_json
 
 PROOF_PREFIX = "capkit_proof_"
@@ -45,16 +45,8 @@ _PROOF_BYTES = 1 + 32 + 8 + NONCE_BYTES + 64
 AGENT_KEY_FORMAT = "capkit-agent-key"
 
 
-class MalformedProof(CapkitError):
-    """A proof is not in capkit's format."""
-
-    code = "bad_proof"
-
-
-class DelegationError(CapkitError):
-    """A delegation cannot be made (wrong key, bearer token, depth limit)."""
-
-    code = "bad_delegation"
+#: A delegation cannot be made (wrong key, bearer token, depth limit): the same error as a bad delegation.
+DelegationError = BadDelegation
 
 
 class AgentKey:

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from .caveats import Call
+from .caveats import Call, Work
 from .caveats._fields import TOOL_NAME
 from .errors import InvalidInvocation
 from .limits import DEFAULT_LIMITS, Limits
@@ -38,8 +38,8 @@ class Invocation:
     at: "float | int | _dt.datetime | None" = None
 
 
-class InvocationProblem(ValueError):
-    """Why an invocation is not well-formed (a sentence for a person)."""
+#: Why an invocation is not well-formed (a sentence for a person): the error ``validate`` raises.
+InvocationProblem = InvalidInvocation
 
 
 def _seconds(at: object) -> float:
@@ -128,7 +128,7 @@ def validate(invocation: object, now: float, limits: Limits = DEFAULT_LIMITS) ->
     if audience is not None and (not isinstance(audience, str) or not audience or len(audience) > 1024):
         raise InvocationProblem("the audience is not a non-empty string")
     at = now if invocation.at is None else _seconds(invocation.at)
-    return Call(tool, args, audience, at)
+    return Call(tool, args, audience, at, Work(limits.max_match_work, limits.max_match_chars))
 
 
 # ------------------------------------------------------------------ digest

@@ -160,6 +160,16 @@ class Keyring:
         )
 
     @property
+    def has_master_key(self) -> bool:
+        """True if a key of this keyring serves every location (a master key)."""
+        return any(k.location is None for k in self._keys.values())
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The locations of the keyring's location keys (a master key serves every location besides)."""
+        return tuple(sorted({k.location for k in self._keys.values() if k.location is not None}))
+
+    @property
     def state(self) -> bytes:
         """A digest of the keyring's contents; changes whenever a key is added or removed."""
         return self._state

@@ -33,6 +33,12 @@ class Limits:
     max_arg_nodes: int = 10_000
     #: Characters of all strings in one invocation's arguments together.
     max_arg_chars: int = 1 << 20
+    #: Characters of one argument value that a pattern caveat (prefix, glob, path_under, domain, date)
+    #: examines; a longer value is denied (``too_large``), never scanned.
+    max_match_chars: int = 8192
+    #: Characters of argument text that all pattern caveats of one call examine together (each
+    #: element of a list counts): the bound on the work one ``authorize`` does on argument values.
+    max_match_work: int = 32768
 
     @property
     def max_token_text(self) -> int:

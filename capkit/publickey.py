@@ -9,16 +9,11 @@ from __future__ import annotations
 import hashlib
 
 import attrs
+
 from . import _b64, ed25519
-from .errors import CapkitError
+from .errors import MalformedKey
 
 PUBLIC_KEY_PREFIX = "capkit_pk_"
-
-
-class MalformedKey(CapkitError):
-    """A public key, agent key or key file is not in capkit's format."""
-
-    code = "malformed_key"
 
 
 @attrs.frozen

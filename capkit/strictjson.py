@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .errors import StrictJSONError
 
-class StrictJSONError(ValueError):
-    """The text is not one strict JSON value; ``str(exc)`` says why (never quoting the input)."""
+__all__ = ["StrictJSONError", "loads"]
 
 
 def _reject_constant(text: str) -> Any:
@@ -32,6 +32,8 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_reject_co
 
 def loads(text: str | bytes) -> Any:
     """One JSON value from ``text`` (surrounding white space allowed); ``StrictJSONError`` otherwise."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise StrictJSONError(f"JSON must be text or bytes, not {type(text).__name__}")
     try:
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text).decode("utf-8")

@@ -8,18 +8,14 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
-from .errors import CapkitError
+from .errors import TimeFormatError
+
+__all__ = ["TimeFormatError", "format_instant", "parse_duration", "parse_instant"]
 
 _DURATION = re.compile(r"(?:(\d{1,9})([smhdw]))+", re.ASCII)
 _PART = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIX = re.compile(r"[0-9]{1,12}", re.ASCII)
-
-
-class TimeFormatError(CapkitError):
-    """A time or duration is not in an accepted form."""
-
-    code = "bad_time"
 
 
 def parse_duration(text: str) -> int:

@@ -10,7 +10,7 @@ from capkit.caveats import Budget, CallLimit, Holder, Tools
 
 keyring, agent = Keyring.generate(), AgentKey.generate()
 store = open_store(f"sqlite://{tempfile.mkdtemp()}/state.db")  # or postgresql://..., redis://...
-verifier = Verifier(keyring, store=store)
+verifier = Verifier(keyring, location="bank", store=store)
 token = mint(keyring, Holder(agent.public_key), Tools("bank.transfer"),
              Budget("amount", 500, "month"), CallLimit(20, "1h"), location="bank")
 

@@ -16,7 +16,7 @@ grant = mint(keyring, Holder(planner.public_key),            # "pay the December
              Max("amount", 1250), Eq("currency", "USD"), Expires(now + 86400), location="bank")
 token = grant.delegate(planner, payer.public_key, Expires(now + 600))  # narrower, usable by the payer only
 
-verifier = Verifier(keyring)                                 # in the bank's tool backend
+verifier = Verifier(keyring, location="bank")                # in the bank's tool backend
 
 
 def pay(**args):                                             # the payer's runtime signs each call

@@ -66,8 +66,11 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "tools-exact": (),
     "tools-not-granted": ('tool_not_granted',),
     "tools-prefix-confusion": ('tool_not_granted',),
+    "tools-star-stops-at-slash": ('tool_not_granted',),
+    "tools-globstar-crosses-slash": (),
     "eq-allowed": (),
     "eq-number-spellings": (),
+    "eq-number-text": ('arg_invalid',),
     "eq-case-sensitive": ('arg_not_allowed',),
     "eq-bool-is-not-number": ('arg_invalid', 'arg_not_allowed'),
     "one-of-allowed": (),
@@ -76,7 +79,7 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "one-of-empty-list": ('arg_not_allowed',),
     "one-of-number-denied": ('arg_not_allowed',),
     "max-float-exact": (),
-    "max-string-amount": (),
+    "amount-text-refused": ('arg_invalid', 'arg_invalid', 'arg_invalid'),
     "max-exceeded": ('arg_out_of_range',),
     "min-below": ('arg_out_of_range',),
     "range-outside": ('arg_out_of_range',),
@@ -88,6 +91,15 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "prefix-and-glob-allowed": (),
     "prefix-denied": ('arg_not_allowed',),
     "glob-denied": ('arg_not_allowed',),
+    "glob-star-one-segment": (),
+    "glob-star-not-deeper": ('arg_not_allowed',),
+    "glob-globstar-any-depth": (),
+    "glob-globstar-zero-segments": (),
+    "glob-dotdot-refused": ('arg_not_allowed',),
+    "glob-dot-refused": ('arg_not_allowed',),
+    "prefix-dotdot-refused": ('arg_not_allowed',),
+    "prefix-percent-dotdot-refused": ('arg_not_allowed',),
+    "prefix-backslash-refused": ('arg_not_allowed',),
     "text-wrong-type": ('arg_invalid',),
     "path-under-allowed": (),
     "path-under-normalized": (),
@@ -100,7 +112,15 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "domain-subdomain": (),
     "domain-lookalike": ('arg_not_allowed',),
     "domain-suffix-trick": ('arg_not_allowed',),
-    "domain-url-userinfo": ('arg_not_allowed',),
+    "domain-url-userinfo": ('arg_invalid',),
+    "domain-url-allowed": (),
+    "domain-url-path-at-is-example": (),
+    "domain-email-reads-url-as-invalid": ('arg_invalid',),
+    "domain-email-slash-local-part": ('arg_invalid',),
+    "domain-url-needs-scheme": ('arg_invalid',),
+    "domain-url-ip-literal": ('arg_invalid',),
+    "domain-host-allowed": (),
+    "domain-host-refuses-email": ('arg_invalid',),
     "domain-list-smuggled": ('arg_invalid',),
     "domain-homograph": ('arg_not_allowed',),
     "domain-recipient-list": ('arg_not_allowed',),
@@ -113,7 +133,8 @@ INTENDED: dict[str, tuple[str, ...]] = {
     "bad-invocation": ('bad_invocation',),
     "unknown-key": ('unknown_key',),
     "wrong-root-key": ('bad_signature',),
-    "location-key-only": ('unknown_key',),
+    "location-key-only": ('wrong_location',),
+    "wrong-location": ('wrong_location',),
     "location-key-allowed": (),
     "caveat-removed": ('bad_signature',),
     "caveats-reordered": ('bad_signature',),
@@ -149,7 +170,8 @@ class Builder:
 
     def add(self, name: str, description: str, token: "Any", tool: str, args: dict | None = None, *,
             audience: str | None = None, at: int = NOW, keys: list | None = None, allow_bearer: bool = True,
-            proof: "Any" = None, intended: dict[str, tuple[str, ...]] | None = None) -> None:
+            proof: "Any" = None, intended: dict[str, tuple[str, ...]] | None = None,
+            locations: tuple[str, ...] = ("bank",)) -> None:
         keys = KEYS if keys is None else keys
         text = token if isinstance(token, str) else token.serialize()
         verifier_ring = _keyring(keys)
@@ -157,7 +179,8 @@ class Builder:
         proof_text = None
         if proof is not None:
             proof_text = proof if isinstance(proof, str) else proof(invocation)
-        decision = Verifier(verifier_ring, allow_bearer=allow_bearer).authorize(text, invocation, proof_text)
+        decision = Verifier(verifier_ring, location=locations, allow_bearer=allow_bearer).authorize(
+            text, invocation, proof_text)
         expected_codes = (INTENDED if intended is None else intended)[name]
         if decision.codes != expected_codes:
             raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {expected_codes}")
@@ -171,6 +194,7 @@ class Builder:
             "name": name,
             "description": description,
             "verifier_keys": keys,
+            "verifier_locations": list(locations),
             "allow_bearer": allow_bearer,
             "proof_window": 60,
             "root_key": root_key,
@@ -240,15 +264,19 @@ def build() -> list[dict[str, Any]]:
           "bank.transfer", {**ok, "amount": 5000})
 
     tools = b.token(Tools("bank.*", "mail.send"))
-    b.add("tools-glob", "'*' matches any run of characters", tools, "bank.balance")
+    b.add("tools-glob", "'*' matches any run of characters but '/'", tools, "bank.balance")
     b.add("tools-glob-dots", "'*' also matches dots", tools, "bank.accounts.list")
+    slashed = b.token(Tools("files/*", "admin/**"))
+    b.add("tools-star-stops-at-slash", "'*' does not cross '/'", slashed, "files/a/b")
+    b.add("tools-globstar-crosses-slash", "'**' does", slashed, "admin/users/delete")
     b.add("tools-exact", "exact names match exactly", tools, "mail.send")
     b.add("tools-not-granted", "a different tool", tools, "mail.delete")
     b.add("tools-prefix-confusion", "bankx is not bank.", tools, "bankx.transfer")
 
     eq = b.token(Eq("currency", "USD"), Eq("count", 3), Eq("dry_run", True))
     b.add("eq-allowed", "text, number and boolean equality", eq, "x", {"currency": "USD", "count": 3, "dry_run": True})
-    b.add("eq-number-spellings", "3, 3.0 and \"3.00\" are the same number", eq, "x", {"currency": "USD", "count": "3.00", "dry_run": True})
+    b.add("eq-number-spellings", "3 and 3.0 are the same number", eq, "x", {"currency": "USD", "count": 3.0, "dry_run": True})
+    b.add("eq-number-text", "the text \"3\" is not the number 3", eq, "x", {"currency": "USD", "count": "3", "dry_run": True})
     b.add("eq-case-sensitive", "text equality is exact", eq, "x", {"currency": "usd", "count": 3, "dry_run": True})
     b.add("eq-bool-is-not-number", "true is not 1", eq, "x", {"currency": "USD", "count": True, "dry_run": 1})
 
@@ -262,7 +290,7 @@ def build() -> list[dict[str, Any]]:
 
     bounds = b.token(Max("amount", Decimal("98.7")), Min("amount", "0.01"), Range("fee", 0, 5))
     b.add("max-float-exact", "the JSON number 98.7 equals the bound 98.7", bounds, "x", {"amount": 98.7, "fee": 0})
-    b.add("max-string-amount", "a decimal string amount", bounds, "x", {"amount": "98.70", "fee": "5"})
+    b.add("amount-text-refused", "text is never an amount, however it looks", bounds, "x", {"amount": "98.70", "fee": "5"})
     b.add("max-exceeded", "just above the bound", bounds, "x", {"amount": 98.71, "fee": 0})
     b.add("min-below", "below the minimum", bounds, "x", {"amount": 0, "fee": 0})
     b.add("range-outside", "outside a range", bounds, "x", {"amount": 1, "fee": 5.5})
@@ -277,6 +305,21 @@ def build() -> list[dict[str, Any]]:
     b.add("prefix-denied", "prefix is exact", text, "x", {"ref": "inv-7", "to": "a@example.com"})
     b.add("glob-denied", "a glob anchored at both ends", text, "x", {"ref": "INV-7", "to": "a@example.com.evil"})
     b.add("text-wrong-type", "a number where text is constrained", text, "x", {"ref": 7, "to": "a@example.com"})
+    docs = b.token(Glob("path", "/srv/docs/*.md"), Glob("tree", "/srv/docs/**/*.md"), Prefix("ref", "/srv/docs/"))
+    ok_docs = {"path": "/srv/docs/a.md", "tree": "/srv/docs/a/b/c.md", "ref": "/srv/docs/notes.txt"}
+    b.add("glob-star-one-segment", "'*' matches within one path segment", docs, "files.read", ok_docs)
+    b.add("glob-star-not-deeper", "'*' does not match across '/'", docs, "files.read", {**ok_docs, "path": "/srv/docs/a/b.md"})
+    b.add("glob-globstar-any-depth", "'**' matches any depth", docs, "files.read", ok_docs)
+    b.add("glob-globstar-zero-segments", "'/**/' also matches no directory", docs, "files.read",
+          {**ok_docs, "tree": "/srv/docs/a.md"})
+    b.add("glob-dotdot-refused", "a '..' segment is refused even where the pattern matches", docs, "files.read",
+          {**ok_docs, "tree": "/srv/docs/../../etc/passwd.md"})
+    b.add("glob-dot-refused", "a '.' segment is refused", docs, "files.read", {**ok_docs, "tree": "/srv/docs/./a.md"})
+    b.add("prefix-dotdot-refused", "starting with the prefix is not being under it", docs, "files.read",
+          {**ok_docs, "ref": "/srv/docs/../../etc/passwd"})
+    b.add("prefix-percent-dotdot-refused", "nor after percent-decoding", docs, "files.read",
+          {**ok_docs, "ref": "/srv/docs/%2e%2e/secrets"})
+    b.add("prefix-backslash-refused", "backslashes are refused", docs, "files.read", {**ok_docs, "ref": "/srv/docs/a\\..\\b"})
 
     paths = b.token(PathUnder("path", "/srv/docs"))
     b.add("path-under-allowed", "inside the directory", paths, "files.read", {"path": "/srv/docs/2026/report.pdf"})
@@ -287,19 +330,33 @@ def build() -> list[dict[str, Any]]:
     b.add("path-under-backslash", "backslashes are refused", paths, "files.read", {"path": "/srv/docs\\..\\secrets"})
     b.add("path-under-confusable", "a fullwidth solidus is refused", paths, "files.read", {"path": "/srv/docs\uff0f..\uff0fx"})
 
-    domain = b.token(Domain("to", "example.com"))
+    domain = b.token(Domain("to", "example.com", kind="email"))
     b.add("domain-email", "an address at the domain", domain, "mail.send", {"to": "alice@example.com"})
     b.add("domain-subdomain", "an address at a subdomain", domain, "mail.send", {"to": "alice@mail.EXAMPLE.com."})
     b.add("domain-lookalike", "evil-example.com is not example.com", domain, "mail.send", {"to": "alice@evil-example.com"})
     b.add("domain-suffix-trick", "example.com.evil.com is not example.com", domain, "mail.send", {"to": "a@example.com.evil.com"})
-    b.add("domain-url-userinfo", "the host of https://example.com@evil.com/ is evil.com", domain, "http.get",
-          {"to": "https://example.com@evil.com/"})
+    urls = b.token(Domain("url", "example.com", kind="url"))
+    b.add("domain-url-userinfo", "a URL with user information is refused (parsers disagree on its host)", urls,
+          "http.get", {"url": "https://example.com@evil.com/"})
+    b.add("domain-url-allowed", "a URL at the domain", urls, "http.get", {"url": "https://api.example.com/v1?x=1"})
+    b.add("domain-url-path-at-is-example", "as a URL, https://example.com/@evil.com is at example.com", urls,
+          "http.get", {"url": "https://example.com/@evil.com"})
+    b.add("domain-email-reads-url-as-invalid", "as an email address the same value is refused", domain, "mail.send",
+          {"to": "https://example.com/@evil.com"})
+    b.add("domain-email-slash-local-part", "evil.com/@example.com is no plain address", domain, "mail.send",
+          {"to": "evil.com/@example.com"})
+    b.add("domain-url-needs-scheme", "and as a URL it has no scheme", urls, "http.get", {"url": "evil.com/@example.com"})
+    b.add("domain-url-ip-literal", "an IP address is never a domain", urls, "http.get",
+          {"url": "http://127.0.0.1:8080/admin/shutdown"})
+    hosts = b.token(Domain("host", "example.com", kind="host"))
+    b.add("domain-host-allowed", "a host name at the domain", hosts, "dns.lookup", {"host": "www.example.com"})
+    b.add("domain-host-refuses-email", "an address is not a host name", hosts, "dns.lookup", {"host": "a@example.com"})
     b.add("domain-list-smuggled", "two addresses in one string are refused", domain, "mail.send",
           {"to": "a@example.com,b@evil.com"})
     b.add("domain-homograph", "a Cyrillic look-alike is another domain", domain, "mail.send", {"to": "a@exаmple.com"})
     b.add("domain-recipient-list", "every address in an array must be at the domain", domain, "mail.send",
           {"to": ["a@example.com", "b@evil.com"]})
-    idn = b.token(Domain("to", "bücher.example"))
+    idn = b.token(Domain("to", "bücher.example", kind="email"))
     b.add("domain-idna", "Unicode and A-label spellings are the same domain", idn, "mail.send", {"to": "x@xn--bcher-kva.example"})
 
     timed = b.token(NotBefore(NOW), Expires(NOW + 60), Audience("bank-api"))
@@ -317,9 +374,11 @@ def build() -> list[dict[str, Any]]:
           "x")
     b.add("wrong-root-key", "minted under another secret with the same key id",
           b.token(Tools("x"), keyring=Keyring.from_secret(OTHER_SECRET, key_id="k1")), "x")
-    b.add("location-key-only", "a verifier holding only the bank location key",
+    b.add("location-key-only", "a verifier holding only the bank location key serves only bank",
           b.token(Tools("x"), location="mail"), "x",
           keys=[{"key_id": "k1", "secret": KEYRING.root_key("k1", "bank").hex(), "location": "bank"}])
+    b.add("wrong-location", "a master key verifies every location; the verifier serves only bank",
+          b.token(Tools("*"), location="sandbox"), "bank.transfer")
     b.add("location-key-allowed", "the bank location key verifies bank tokens", b.token(Tools("x")), "x",
           keys=[{"key_id": "k1", "secret": KEYRING.root_key("k1", "bank").hex(), "location": "bank"}])
     base = b.token(Tools("x"), Max("amount", 5))
@@ -327,7 +386,8 @@ def build() -> list[dict[str, Any]]:
     b.add("caveat-removed", "dropping a caveat breaks the chain", _raw(base, cav[:1]), "x", {"amount": 50})
     b.add("caveats-reordered", "reordering breaks the chain", _raw(base, cav[::-1]), "x", {"amount": 1})
     b.add("caveat-replaced", "replacing a caveat breaks the chain", _raw(base, [cav[0], Max("amount", 500).encode()]), "x", {"amount": 50})
-    b.add("location-changed", "the location selects the root key", _raw(base, location="mail"), "x", {"amount": 1})
+    b.add("location-changed", "the location selects the root key", _raw(base, location="mail"), "x", {"amount": 1},
+          locations=("bank", "mail"))
     b.add("token-id-changed", "the identifier is signed", _raw(base, identifier=Identifier("k1", "A" * 22).encode()), "x", {"amount": 1})
     b.add("signature-zeroed", "a zero signature", _raw(base, signature=bytes(32)), "x", {"amount": 1})
     b.add("unknown-caveat-kind", "a holder appended a caveat of an unknown kind", _appended(base, b'{"k":"sudo"}'), "x", {"amount": 1})
@@ -363,6 +423,8 @@ HOLDER_INTENDED: dict[str, tuple[str, ...]] = {
     "holder-proof-stale": ("proof_stale",),
     "holder-proof-future": ("proof_stale",),
     "holder-proof-edge-of-window": (),
+    "proof-failure-hides-the-grant": ("proof_missing",),
+    "bad-proof-hides-the-grant": ("bad_proof",),
     "delegated-allowed": (),
     "delegated-parent-proof": ("wrong_holder",),
     "delegated-sub-agent-caveat": ("arg_out_of_range",),
@@ -412,6 +474,11 @@ def build_holder() -> list[dict[str, Any]]:
         proof=_prover(PLANNER, grant, NOW + 61), **kw)
     add("holder-proof-edge-of-window", "exactly 60 s old", grant, "bank.transfer", rent,
         proof=_prover(PLANNER, grant, NOW - 60), **kw)
+    wild = {**rent, "recipient": "mallory", "amount": 5000}
+    add("proof-failure-hides-the-grant", "without a valid proof only the proof failure is reported", grant,
+        "bank.wire", wild, **kw)
+    add("bad-proof-hides-the-grant", "a thief's proof: nothing about the grant is reported", grant, "bank.wire",
+        wild, proof="capkit_proof_AAAA", **kw)
     delegated = grant.delegate(PLANNER, PAYER.public_key, Max("amount", 1250), Expires(NOW + 600))
     add("delegated-allowed", "the sub-agent's proof on the delegated token", delegated, "bank.transfer", rent,
         proof=_prover(PAYER, delegated), **kw)
@@ -461,7 +528,7 @@ def render(name: str) -> str:
     about, builder = FILES[name]
     doc = {
         "about": about + " Generated by specs/generate_vectors.py.",
-        "format_version": 1,
+        "format_version": 2,
         "agent_seeds": {"planner": "02" * 32, "payer": "03" * 32, "third": "04" * 32, "thief": "ff" * 32},
         "vectors": builder(),
     }

@@ -26,7 +26,7 @@ def keyring() -> Keyring:
 
 @pytest.fixture
 def verifier(keyring: Keyring) -> Verifier:
-    return Verifier(keyring, clock=lambda: NOW, allow_bearer=True)
+    return Verifier(keyring, location="bank", clock=lambda: NOW, allow_bearer=True)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from capkit.integrations.fastmcp import CapkitFastMCPMiddleware  # noqa: E402
 
 def build(verifier: Verifier, seen: list | None = None) -> FastMCP:
     seen = [] if seen is None else seen
-    server = FastMCP("bank", middleware=[CapkitFastMCPMiddleware(verifier, audience="bank-mcp")])
+    server = FastMCP("bank", strict_input_validation=True,
+                     middleware=[CapkitFastMCPMiddleware(verifier, audience="bank-mcp")])
 
     @server.tool
     def transfer(recipient: str, amount: float, currency: str, ctx: Context) -> str:
@@ -35,4 +36,5 @@ def build(verifier: Verifier, seen: list | None = None) -> FastMCP:
 
 if __name__ == "__main__":
     home = Path(os.environ["CAPKIT_HOME"])
-    build(Verifier(Keyring.load(home / "keys.json"), store=open_store(f"sqlite://{home / 'state.db'}"))).run("stdio")
+    store = open_store(f"sqlite://{home / 'state.db'}")
+    build(Verifier(Keyring.load(home / "keys.json"), location="bank", store=store)).run("stdio")

@@ -26,4 +26,4 @@ def rent_credentials(audience: str | None = "bank-mcp", tools: tuple[str, ...] =
 
 
 def verifier(**kwargs) -> Verifier:
-    return Verifier(KEYRING, **kwargs)
+    return Verifier(KEYRING, location="bank", **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from decimal import Decimal
 
 from capkit import Invocation, Keyring, Verifier, open_store
 
@@ -17,7 +18,7 @@ NOW = 1796083200
 
 def verifier(url: str, secret_hex: str, clock: float = NOW) -> Verifier:
     keyring = Keyring.from_secret(bytes.fromhex(secret_hex), key_id="k1")
-    return Verifier(keyring, store=open_store(url), clock=lambda: clock, allow_bearer=True)
+    return Verifier(keyring, location="bank", store=open_store(url), clock=lambda: clock, allow_bearer=True)
 
 
 def spend(url: str, secret_hex: str, plan: list[tuple[str, str]], threads: int) -> list[str]:
@@ -28,8 +29,8 @@ def spend(url: str, secret_hex: str, plan: list[tuple[str, str]], threads: int) 
 
     def work(items: list[tuple[str, str]]) -> None:
         for token, amount in items:
-            decision = v.authorize(token, Invocation("bank.transfer", {"amount": amount}, at=NOW))
-            if decision.allowed and v.complete(decision, ok=True):
+            decision = v.authorize(token, Invocation("bank.transfer", {"amount": Decimal(amount)}, at=NOW))
+            if decision.allowed and v.complete(decision):
                 with lock:
                     granted.append(amount)
             elif not decision.allowed:
@@ -51,24 +52,24 @@ def main(argv: list[str]) -> int:
         print(json.dumps(spend(url, secret_hex, [tuple(p) for p in plan], int(argv[3]))), flush=True)
     elif command == "hold":  # reserve once, report, then wait to be killed
         v = verifier(url, secret_hex)
-        decision = v.authorize(argv[3], Invocation("bank.transfer", {"amount": argv[4]}, at=NOW))
+        decision = v.authorize(argv[3], Invocation("bank.transfer", {"amount": Decimal(argv[4])}, at=NOW))
         print("reserved" if decision.allowed else "denied " + decision.explain(), flush=True)
         threading.Event().wait(600)
     elif command == "churn":  # reserve and commit in a loop, reporting each commit, until killed
         v = verifier(url, secret_hex)
         while True:
-            decision = v.authorize(argv[3], Invocation("bank.transfer", {"amount": argv[4]}, at=NOW))
+            decision = v.authorize(argv[3], Invocation("bank.transfer", {"amount": Decimal(argv[4])}, at=NOW))
             if not decision.allowed:
                 print("full", flush=True)
                 threading.Event().wait(600)
             print("attempt", flush=True)
-            if v.complete(decision, ok=True):
+            if v.complete(decision):
                 print("committed", flush=True)
     elif command == "authorize":  # one call with a proof; prints the reason codes as JSON
         from capkit import Verifier as V
 
         keyring = Keyring.from_secret(bytes.fromhex(secret_hex), key_id="k1")
-        v = V(keyring, store=open_store(url), clock=lambda: NOW)
+        v = V(keyring, location="bank", store=open_store(url), clock=lambda: NOW)
         args = json.loads(argv[5])
         decision = v.authorize(argv[3], Invocation("bank.transfer", args, at=NOW), argv[4])
         print(json.dumps(list(decision.codes)), flush=True)

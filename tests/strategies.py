@@ -47,7 +47,7 @@ scoped = st.one_of(
     st.builds(lambda v, t: OneOf("recipient", v, tool=t), st.lists(st.sampled_from(RECIPIENTS), min_size=1,
                                                                          max_size=3), scope),
     st.builds(lambda v, t: PathUnder("path", v, tool=t), st.sampled_from(["/srv/docs", "/srv"]), scope),
-    st.builds(lambda v, t: Domain("to", v, tool=t), st.sampled_from(DOMAINS), scope),
+    st.builds(lambda v, t: Domain("to", v, kind="email", tool=t), st.sampled_from(DOMAINS), scope),
 )
 
 caveat = st.one_of(
@@ -62,7 +62,7 @@ caveat = st.one_of(
     st.builds(Prefix, st.just("path"), st.sampled_from(["/srv", "/srv/docs/", "/e"])),
     st.builds(PathUnder, st.just("path"), st.sampled_from(["/srv/docs", "/srv", "docs"])),
     st.builds(Glob, st.just("to"), st.sampled_from(["*@example.com", "*example.com*", "?@*"])),
-    st.builds(Domain, st.just("to"), st.sampled_from(DOMAINS)),
+    st.builds(lambda d, k: Domain("to", d, kind=k), st.sampled_from(DOMAINS), st.sampled_from(["email", "url", "host"])),
     st.builds(Expires, times),
     st.builds(NotBefore, times),
     st.lists(st.sampled_from(AUDIENCES), min_size=1, max_size=2).map(lambda names: Audience(*names)),

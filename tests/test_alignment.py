@@ -104,7 +104,7 @@ def rent_grant(*extra) -> EvaluationGrant:
     keyring = Keyring.generate()
     token = mint(keyring, Tools("bank.transfer", "bank.balance"), OneOf("recipient", ["landlord"], tool="bank.transfer"),
                  Max("amount", 1250, tool="bank.transfer"), *extra, location="bank")
-    return EvaluationGrant.from_token(token, Verifier(keyring))
+    return EvaluationGrant.from_token(token, Verifier(keyring, location="bank"))
 
 
 def test_figures_are_computed_as_stated():
@@ -195,16 +195,16 @@ def test_delegated_holder_bound_token_is_replayed_as_its_holder_with_hops_report
     from capkit import Invocation, Proof
 
     call = Invocation("bank.transfer", {"amount": 500}, at=T0)
-    real = Verifier(keyring).authorize(token, call, Proof.create(runner, token, call, at=T0))
+    real = Verifier(keyring, location="bank").authorize(token, call, Proof.create(runner, token, call, at=T0))
     assert str(real.reasons[0]) == (
         f"amount 500 exceeds max 50 (caveat 5, added at hop 1 by agent {payer.public_key.fingerprint})")
-    for evaluation_grant in (EvaluationGrant.from_token(token, Verifier(keyring)), EvaluationGrant.from_token(token)):
+    for evaluation_grant in (EvaluationGrant.from_token(token, Verifier(keyring, location="bank")), EvaluationGrant.from_token(token)):
         evaluation = evaluate(evaluation_grant, calls, at=T0)
         assert [o.allowed for o in evaluation.outcomes] == [True, False]
         assert str(evaluation.outcomes[1].deciding) == str(real.reasons[0])
         assert evaluation.grant.holder == planner.public_key.fingerprint
         assert any("replayed as that holder" in note for note in evaluation.notes)
-    assert "verified" in EvaluationGrant.from_token(token, Verifier(keyring)).provenance
+    assert "verified" in EvaluationGrant.from_token(token, Verifier(keyring, location="bank")).provenance
     assert "NOT checked" in EvaluationGrant.from_token(token).provenance
 
 
@@ -212,13 +212,13 @@ def test_a_token_that_does_not_verify_is_refused_when_a_keyring_is_given():
     keyring = Keyring.generate()
     token = mint(keyring, Tools("bank.transfer"), location="bank")
     with pytest.raises(UnknownKey):
-        EvaluationGrant.from_token(token, Verifier(Keyring.generate()))
+        EvaluationGrant.from_token(token, Verifier(Keyring.generate(), location="bank"))
     text = token.serialize()
     from capkit import Token
 
     tampered = Token.parse(text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1])
     with pytest.raises(BadSignature):
-        EvaluationGrant.from_token(tampered, Verifier(keyring))
+        EvaluationGrant.from_token(tampered, Verifier(keyring, location="bank"))
 
 
 def test_a_grant_that_limits_nothing_is_refused():
@@ -255,7 +255,7 @@ def test_suggest_states_the_tightest_caveats_with_notes():
     assert Eq("currency", "USD", tool="bank.transfer") in caveats
     assert OneOf("recipient", ["landlord", "plumber"], tool="bank.transfer") in caveats
     assert PathUnder("path", "/srv/docs/q4", tool="files.read") in caveats
-    assert Domain("to", "example.com", tool="mail.send") in caveats
+    assert Domain("to", "example.com", kind="email", tool="mail.send") in caveats
     notes = "\n".join(suggestion.notes)
     assert "mail.send body: left out: free text" in notes
     assert "bank.transfer memo: left out: absent from some calls" in notes
@@ -283,8 +283,9 @@ def test_suggest_without_slack_is_exact_and_admits_the_trace():
     (["/srv/a/x", "/srv/b/y"], PathUnder("p", "/srv", tool="t")),
     (["/srv/a/x"], PathUnder("p", "/srv/a", tool="t")),
     (["docs/a.md", "docs/b/c.md"], PathUnder("p", "docs", tool="t")),
-    (["a@x.example.com", "https://y.example.com/z"], Domain("p", "example.com", tool="t")),
-    (["A@Example.COM"], Domain("p", "example.com", tool="t")),
+    (["a@x.example.com", "b@y.example.com"], Domain("p", "example.com", kind="email", tool="t")),
+    (["https://x.example.com/a", "https://y.example.com/z"], Domain("p", "example.com", kind="url", tool="t")),
+    (["A@Example.COM"], Domain("p", "example.com", kind="email", tool="t")),
     (["red", "red"], Eq("p", "red", tool="t")),
     (["Alex Doe", "Alex Doe"], Eq("p", "Alex Doe", tool="t")),  # repeated text is not free text
     ([2, 2], Max("p", 2, tool="t")),

@@ -14,6 +14,7 @@ from capkit.caveats.amounts import (
     format_amount,
     parse_amount,
     parse_canonical_amount,
+    parse_number,
 )
 
 
@@ -26,13 +27,10 @@ from capkit.caveats.amounts import (
         (0.1 + 0.2, "0.30000000000000004"),
         (1e16, "10000000000000000"),
         (-0.0, "0"),
-        ("12.50", "12.5"),
-        ("007", "7"),
-        ("-1.25", "-1.25"),
         (Decimal("1.500"), "1.5"),
         (Decimal("1E+2"), "100"),
         (Decimal("-0.000"), "0"),
-        ("0.000000000000000001", "0.000000000000000001"),
+        (Decimal("0.000000000000000001"), "0.000000000000000001"),
     ],
 )
 def test_accepted_amounts_are_exact(value, expected):
@@ -74,7 +72,21 @@ def test_accepted_amounts_are_exact(value, expected):
 )
 def test_ambiguous_or_oversized_amounts_are_refused(value, why):
     with pytest.raises(AmountError, match=why):
+        parse_number(value)
+    with pytest.raises(AmountError):
         parse_amount(value)
+
+
+@pytest.mark.parametrize("text", ["12.50", "007", "00123", "-1.25", "123.000", "0"])
+def test_text_is_never_an_argument_amount(text):
+    # "00123" may be an account id: a numeric caveat that read it as 123 would also admit "0123" and "123.000".
+    with pytest.raises(AmountError, match="is text, not a number"):
+        parse_amount(text)
+
+
+@pytest.mark.parametrize("text, expected", [("12.50", "12.5"), ("007", "7"), ("-1.25", "-1.25")])
+def test_bounds_written_as_decimal_text_are_read_exactly(text, expected):
+    assert format_amount(coerce_bound(text)) == expected
 
 
 def test_bounds_refuse_floats():

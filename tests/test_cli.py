@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 import os
 import shutil
 import subprocess
@@ -128,22 +129,25 @@ def test_mint_prints_only_the_token(initialized):
 
 
 def test_mint_every_caveat_flag(initialized):
-    result = run(initialized, "mint", "--tool", "a", "--tool", "b.*", "--eq", "n=3", "--eq", "flag=true",
-                 "--eq", 'code="007"', "--one-of", "r=a,b", "--one-of", 'q=["x,y","z"]', "--one-of", "k=1,2.5",
+    result = run(initialized, "mint", "--tool", "a", "--tool", "b.*", "--eq-number", "n=3", "--eq-bool", "flag=true",
+                 "--eq", "code=007", "--one-of", "r=a,b", "--one-of", 'q=["x,y","z"]', "--one-of-numbers", "k=1,2.5",
                  "--max", "amount=10", "--min", "amount=0.01", "--range", "fee=0..5", "--prefix", "ref=INV-",
-                 "--path-under", "path=/srv/docs", "--glob", "to=*@example.com", "--domain", "to=example.com",
+                 "--path-under", "path=/srv/docs", "--glob", "to=*@example.com", "--email-domain", "to=example.com",
+                 "--url-domain", "site=example.com", "--host-domain", "host=example.com",
                  "--expires", "2030-01-01T00:00:00Z", "--not-before", "2026-01-01T00:00:00Z", "--audience", "bank-api")
     assert result.exit_code == 0, result.stderr
     kinds = [c.kind for c in Token.parse(result.stdout).caveats]
     assert kinds == ["tools", "eq", "eq", "eq", "one_of", "one_of", "one_of", "max", "min", "range", "prefix",
-                     "path_under", "glob", "domain", "audience", "not_before", "expires"]
+                     "path_under", "glob", "domain", "domain", "domain", "audience", "not_before", "expires"]
     limited = run(initialized, "mint", "--tool", "x", "--budget", "amount=500/month", "--budget", "fee=5",
                   "--calls", "20/1h")
     assert limited.exit_code == 0, limited.stderr
     assert [(c.kind, getattr(c, "window", None)) for c in Token.parse(limited.stdout).caveats] == [
         ("tools", None), ("budget", "month"), ("budget", None), ("calls", 3600)]
     caveats = Token.parse(result.stdout).caveats
-    assert caveats[3] == Eq("code", "007") and caveats[5] == OneOf("q", ["x,y", "z"])
+    assert caveats[1:4] == (Eq("code", "007"), Eq("n", 3), Eq("flag", True))  # --eq keeps the text as typed
+    assert caveats[5] == OneOf("q", ["x,y", "z"]) and caveats[6] == OneOf("k", [1, Decimal("2.5")])
+    assert [c.address_kind for c in caveats[13:16]] == ["email", "url", "host"]
     assert Token.parse(result.stdout).location == "default"
 
 
@@ -169,11 +173,15 @@ def test_mint_from_grant_file(initialized, tmp_path):
         (["--max", "amount=1e3"], "plain decimal"),
         (["--range", "fee=1-5"], "LOW..HIGH"),
         (["--range", "fee=5..1"], "greater than"),
-        (["--one-of", "r=a,1"], "only text or only numbers"),
+        (["--one-of-numbers", "r=a,1"], "plain decimal"),
         (["--one-of", "r=[1"], "JSON array"),
-        (["--eq", "x=null"], "null"),
+        (["--one-of", "r=[1, 2]"], "JSON array of strings"),
+        (["--eq-bool", "x=yes"], "true or ARG=false"),
+        (["--eq-number", "x=007x"], "plain decimal"),
         (["--path-under", "p=a/../b"], "'..'"),
-        (["--domain", "to=not a domain"], "domain"),
+        (["--email-domain", "to=not a domain"], "domain"),
+        (["--url-domain", "to=127.0.0.1"], "IP address"),
+        (["--domain", "to=example.com"], "No such option"),
         (["--tool", "bad tool"], "tool pattern"),
         (["--location", "has space", "--tool", "x"], "location"),
         ([], "at least one caveat"),
@@ -296,12 +304,14 @@ def test_check_allowed_and_denied(initialized):
 def test_check_argument_typing(initialized):
     initialized = _BearerRunner(initialized)
     token = run(initialized, "mint", "--tool", "x", "--eq", "code=007", "--max", "n=5").stdout.strip()
-    # 007 is a number in --eq (Decimal 7); the call's "007" string is a number too.
-    assert run(initialized, "check", token, "--tool", "x", "--arg", "code=7", "--arg", "n=5").exit_code == 0
-    assert run(initialized, "check", token, "--tool", "x", "--args-json", '{"code": 7, "n": 4.5}').exit_code == 0
-    text_token = run(initialized, "mint", "--tool", "x", "--eq", 'code="007"').stdout.strip()
-    assert run(initialized, "check", text_token, "--tool", "x", "--arg", 'code="007"').exit_code == 0
-    assert run(initialized, "check", text_token, "--tool", "x", "--arg", "code=007").exit_code == 1
+    # --eq keeps what the person typed: the text 007. The call's 007 is text too (no leading zeros in numbers).
+    assert run(initialized, "check", token, "--tool", "x", "--arg", "code=007", "--arg", "n=5").exit_code == 0
+    assert run(initialized, "check", token, "--tool", "x", "--arg", 'code="007"', "--arg", "n=4.5").exit_code == 0
+    for spelling in ("7", "0007", "7.0"):
+        assert run(initialized, "check", token, "--tool", "x", "--arg", f"code={spelling}", "--arg",
+                   "n=5").exit_code == 1
+    assert run(initialized, "check", token, "--tool", "x", "--args-json", '{"code": 7, "n": 5}').exit_code == 1
+    assert run(initialized, "check", token, "--tool", "x", "--args-json", '{"code": "007", "n": "5"}').exit_code == 1
 
 
 def test_check_time_and_audience(initialized):

@@ -53,7 +53,7 @@ range = ["1", 5]
 prefix = "p"
 path_under = "/srv/docs/"
 glob = "*.pdf"
-domain = "Example.com"
+email_domain = "Example.com"
 [args.b]
 one_of = [1, 2]
 eq = true
@@ -64,7 +64,7 @@ eq = 3
     assert grant.location is None
     assert grant.caveats == (
         Eq("a", "x"), Eq("a", Decimal("1.5")), OneOf("a", [1, Decimal("2.5")]), Range("a", 1, 5), Prefix("a", "p"),
-        PathUnder("a", "/srv/docs"), Glob("a", "*.pdf"), Domain("a", "example.com"),
+        PathUnder("a", "/srv/docs"), Glob("a", "*.pdf"), Domain("a", "example.com", kind="email"),
         Eq("b", True), OneOf("b", [1, 2]), Eq("c", 3),
     )
     assert isinstance(grant.caveats[-1].value, Decimal)

@@ -70,7 +70,7 @@ def test_function_tool_wrapper_keeps_the_schema_and_authorizes_every_call():
         [function_call("transfer", RENT, call_id="c1")],
         [function_call("transfer", {**RENT, "recipient": "mallory", "amount": 5000}, call_id="c2")],
         [function_call("transfer", {**RENT, "amount": 13}, call_id="c3")],
-        [function_call("transfer", {**RENT, "amount": 750}, call_id="c4")],
+        [function_call("transfer", {**RENT, "amount": 737}, call_id="c4")],
         [function_call("transfer", {**RENT, "amount": 1}, call_id="c5")],
         [assistant_message("done")],
     ])
@@ -80,9 +80,9 @@ def test_function_tool_wrapper_keeps_the_schema_and_authorizes_every_call():
     assert out[0] == "sent 1250.0 USD to landlord"
     assert out[1].startswith("capkit denied this call: recipient 'mallory' is not one of 'landlord'")
     assert "the bank is down" in out[2] or "error" in out[2].lower()
-    assert out[3] == "sent 750.0 USD to landlord"  # 1,250 + 750: the failed call's 13 was given back
+    assert out[3] == "sent 737.0 USD to landlord"  # 1,250 + 13 + 737: a failed call's spend is not given back
     assert "exceeds the budget" in out[4]
-    assert ran == [("landlord", 1250.0), ("landlord", 750.0)]
+    assert ran == [("landlord", 1250.0), ("landlord", 737.0)]
     assert credentials.token_text not in model_saw(model)  # the model never saw the token
 
 
@@ -185,7 +185,8 @@ def test_langchain_wrapper_authorizes_from_config():
     assert denied.startswith("capkit denied this call: recipient 'mallory'")
     with pytest.raises(RuntimeError):
         safe.invoke({**RENT, "amount": 13}, config=config)
-    assert asyncio.run(safe.ainvoke({**RENT, "amount": 750}, config=config)) == "sent 750.0 USD to landlord"
+    assert "exceeds the budget" in safe.invoke({**RENT, "amount": 750}, config=config)  # the 13 stays spent
+    assert asyncio.run(safe.ainvoke({**RENT, "amount": 737}, config=config)) == "sent 737.0 USD to landlord"
     assert "exceeds the budget" in safe.invoke({**RENT, "amount": 1}, config=config)
     with pytest.raises(CapkitError, match="no capkit credentials"):
         safe.invoke(RENT)

@@ -15,7 +15,7 @@ import httpx  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 
 from capkit import mint  # noqa: E402
-from capkit.caveats import Budget, Holder, Max, Tools  # noqa: E402
+from capkit.caveats import Budget, Holder, Max, PathUnder, Tools  # noqa: E402
 from capkit.integrations import Credentials  # noqa: E402
 from capkit.integrations.asgi import CapkitASGIMiddleware, headers_for  # noqa: E402
 
@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def app_and_credentials():
     app = FastAPI()
-    app.add_middleware(CapkitASGIMiddleware, verifier=verifier(), audience="bank-api",
-                       tool_for=lambda method, path: None if path == "/health" else path.strip("/").replace("/", "."))
+    app.add_middleware(CapkitASGIMiddleware, verifier=verifier(), audience="bank-api", public=["/health"])
     seen: list = []
 
     @app.post("/bank/transfer")
@@ -39,7 +38,11 @@ def app_and_credentials():
         if body["amount"] == 14:
             from fastapi.responses import JSONResponse
 
-            return JSONResponse({"error": "declined"}, status_code=502)
+            return JSONResponse({"error": "timed out upstream"}, status_code=502)
+        if body["amount"] == 15:
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse({"error": "declined"}, status_code=402, headers={"Capkit-Outcome": "nothing-spent"})
         return {"sent": body["amount"]}
 
     @app.get("/bank/balance")
@@ -50,8 +53,8 @@ def app_and_credentials():
     async def health() -> dict:
         return {"ok": True}
 
-    token = mint(KEYRING, Holder(PAYER.public_key), Tools("bank.*"), Max("amount", 100, tool="bank.transfer"),
-                 Budget("amount", 150, tool="bank.transfer"), location="bank")
+    token = mint(KEYRING, Holder(PAYER.public_key), Tools("*:bank.*"), Max("amount", 100, tool="POST:bank.transfer"),
+                 Budget("amount", 150, tool="POST:bank.transfer"), location="bank")
     return app, Credentials(token, PAYER, "bank-api"), seen
 
 
@@ -111,7 +114,8 @@ def test_a_body_that_is_not_a_json_object_is_400():
     async def main():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bank") as client:
             return await client.post("/bank/transfer", content=b"[1,2]",
-                                     headers={**headers_for(credentials, "POST", "/bank/transfer", {})})
+                                     headers={**headers_for(credentials, "POST", "/bank/transfer", {}),
+                                              "content-type": "application/json"})
 
     assert anyio.run(main).status_code == 400
 
@@ -145,7 +149,8 @@ def test_an_oversized_body_is_413_and_never_reaches_the_app():
     app, credentials, seen = app_and_credentials()
     body = b'{"amount": 1, "pad": "' + b"x" * (1 << 20) + b'"}'
     response = raw_request(app, "POST", "/bank/transfer", body,
-                           headers_for(credentials, "POST", "/bank/transfer", {"amount": 1}))
+                           {**headers_for(credentials, "POST", "/bank/transfer", {"amount": 1}),
+                            "content-type": "application/json"})
     assert response.status_code == 413 and seen == []
 
 
@@ -174,15 +179,17 @@ def test_replayed_proof_and_stolen_token():
     assert [r["code"] for r in bare.json()["reasons"]] == ["proof_missing"]
 
 
-def test_reservations_commit_on_success_and_release_on_failure():
+def test_error_answers_commit_and_only_an_explicit_nothing_spent_gives_the_budget_back():
+    # Finding 11 of the boundary review: an error answer is not proof that nothing was spent.
     app, credentials, _ = app_and_credentials()
-    responses = call(app, [post(credentials, 13), post(credentials, 14), post(credentials, 100), post(credentials, 50),
-                           post(credentials, 1)])
-    assert [r.status_code for r in responses] == [500, 502, 200, 200, 403]  # 100 + 50 = the 150 budget
+    responses = call(app, [post(credentials, 13), post(credentials, 14), post(credentials, 15), post(credentials, 100),
+                           post(credentials, 23), post(credentials, 1)])
+    assert [r.status_code for r in responses] == [500, 502, 402, 200, 200, 403]  # 13 + 14 + 100 + 23 = 150
+    assert "capkit-outcome" not in responses[2].headers  # the marker never leaves the server
     assert [r["code"] for r in responses[-1].json()["reasons"]] == ["budget_exceeded"]
 
 
-def test_get_uses_query_parameters_and_unmapped_routes_pass():
+def test_get_uses_query_parameters_and_public_routes_pass():
     app, credentials, _ = app_and_credentials()
     query = {"account": "checking"}
     balance, health = call(app, [
@@ -202,3 +209,168 @@ def test_the_http_example_runs():
     finally:
         sys.path.remove(str(ROOT / "examples/http_tools"))
     assert [status for _, status, _ in outcomes] == [200, 200, 403, 403, 403, 403, 403]
+
+
+# ------------------------------------------------------- the boundary review, findings 3-7
+# Each attack sends what capkit authorizes one way and what the app acts on another.
+
+
+def files_app():
+    """A FastAPI file server as people write it: simple parameters may come from the query string."""
+    from fastapi import Form
+
+    app = FastAPI()
+    app.add_middleware(CapkitASGIMiddleware, verifier=verifier(), audience="files-api")
+    acted: list = []
+
+    @app.api_route("/files/read", methods=["GET", "POST"])
+    async def read(path: str) -> dict:  # FastAPI reads `path` from the query string, on GET and POST alike
+        acted.append(("read", path))
+        return {"read": path}
+
+    @app.delete("/files/read")
+    async def delete(path: str) -> dict:
+        acted.append(("delete", path))
+        return {"deleted": path}
+
+    @app.post("/files/form")
+    async def form(path: str = Form()) -> dict:
+        acted.append(("form", path))
+        return {"form": path}
+
+    @app.get("/")
+    async def root() -> dict:
+        acted.append(("root", ""))
+        return {"root": True}
+
+    @app.get("/files/{rest:path}")
+    async def anything(rest: str) -> dict:
+        acted.append(("path", rest))
+        return {"path": rest}
+
+    @app.websocket("/ws")
+    async def ws(websocket) -> None:  # type: ignore[no-untyped-def]
+        await websocket.accept()
+        acted.append(("ws", ""))
+        await websocket.send_text("secret")
+        await websocket.close()
+
+    token = mint(KEYRING, Holder(PAYER.public_key), Tools("GET:files.read", "POST:files.read", "POST:files.form",
+                                                          "GET:files.srv.docs.*"),
+                 PathUnder("path", "/srv/docs"), location="bank")
+    return app, Credentials(token, PAYER, "files-api"), acted
+
+
+def test_attack_decoy_body_real_query_is_refused():
+    app, credentials, acted = files_app()
+    body = {"path": "/srv/docs/notes.txt"}
+    response = raw_request(app, "POST", "/files/read?path=/etc/passwd", b'{"path": "/srv/docs/notes.txt"}',
+                           {**headers_for(credentials, "POST", "/files/read", body), "content-type": "application/json"})
+    assert response.status_code == 400 and "both the body and the query string" in response.json()["detail"]
+    assert acted == []
+    twice = raw_request(app, "GET", "/files/read?path=/srv/docs/a&path=/etc/passwd", b"",
+                        headers_for(credentials, "GET", "/files/read", {"path": "/srv/docs/a"}))
+    assert twice.status_code == 400 and acted == []
+
+
+def test_attack_one_body_two_meanings_is_refused_unless_json():
+    app, credentials, acted = files_app()
+    body = b'{"path": "/srv/docs/a", "x": "&path=/etc/passwd&"}'
+    signed = {"path": "/srv/docs/a", "x": "&path=/etc/passwd&"}
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None, "application/json; charset=latin-1"):
+        headers = headers_for(credentials, "POST", "/files/form", signed)
+        if content_type is not None:
+            headers["content-type"] = content_type
+        response = raw_request(app, "POST", "/files/form", body, headers)
+        assert response.status_code == 415, content_type
+    assert acted == []
+
+
+def test_attack_the_method_is_part_of_the_grant_and_of_the_proof():
+    app, credentials, acted = files_app()
+    query = {"path": "/srv/docs/a"}
+    read = call(app, [("GET", "/files/read", None, headers_for(credentials, "GET", "/files/read", query), query)])[0]
+    assert read.status_code == 200
+    # The read grant does not delete; and a proof made for a GET is refused for a DELETE.
+    delete = call(app, [("DELETE", "/files/read", None, headers_for(credentials, "DELETE", "/files/read", query),
+                         query)])[0]
+    assert delete.status_code == 403 and [r["code"] for r in delete.json()["reasons"]] == ["tool_not_granted"]
+    widened = Credentials(mint(KEYRING, Holder(PAYER.public_key), Tools("*:files.read"), location="bank"), PAYER,
+                          "files-api")
+    replayed_method = call(app, [("DELETE", "/files/read", None, headers_for(widened, "GET", "/files/read", query),
+                                  query)])[0]
+    assert [r["code"] for r in replayed_method.json()["reasons"]] == ["bad_proof"]
+    assert acted == [("read", "/srv/docs/a")]
+
+
+@pytest.mark.parametrize("path", ["/files/srv/docs/%2e%2e/%2e%2e/etc/passwd", "/files/srv/docs/../../etc/passwd",
+                                  "/files/srv/docs.private/keys", "/files/srv//docs/x", "/files/srv/docs/./x",
+                                  "/files/srv/docs/a%2Fb"])
+def test_attack_paths_that_pose_as_tool_names_are_refused(path):
+    app, credentials, acted = files_app()
+    headers = headers_for(credentials, "GET", "/files/srv/docs/x", {})
+    response = raw_request(app, "GET", path, b"", headers)
+    assert response.status_code in (400, 403)
+    assert acted == []
+
+
+def test_attack_unguarded_scopes_are_guarded():
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    app, credentials, acted = files_app()
+    root = raw_request(app, "GET", "/", b"", {})
+    assert root.status_code == 403
+    with TestClient(app) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            with client.websocket_connect("/ws") as ws:
+                ws.receive_text()
+    assert closed.value.code == 1008
+    assert acted == []
+
+
+def test_public_routes_are_the_only_exception():
+    app = FastAPI()
+    app.add_middleware(CapkitASGIMiddleware, verifier=verifier(), public=["/health"])
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"ok": True}
+
+    @app.get("/admin")
+    async def admin() -> dict:
+        return {"admin": True}
+
+    health_response, admin_response = call(app, [("GET", "/health", None, {}, None), ("GET", "/admin", None, {}, None)])
+    assert health_response.status_code == 200
+    assert admin_response.status_code == 401
+
+
+def test_check_routes_refuses_what_the_middleware_cannot_see():
+    from fastapi import Cookie, Header
+
+    from capkit.integrations.fastapi import UnsafeRoutes, check_routes
+
+    app = FastAPI()
+
+    @app.post("/a")
+    async def a(amount: int, body: dict) -> dict:
+        return {}
+
+    @app.get("/b")
+    async def b(x_amount: str = Header()) -> dict:
+        return {}
+
+    @app.get("/c")
+    async def c(session: str = Cookie()) -> dict:
+        return {}
+
+    @app.get("/ok")
+    async def ok(path: str) -> dict:
+        return {}
+
+    with pytest.raises(UnsafeRoutes) as refused:
+        check_routes(app)
+    message = refused.value.message
+    assert "/a reads both a body and query parameters" in message
+    assert "/b reads request headers" in message and "/c reads cookies" in message and "/ok" not in message

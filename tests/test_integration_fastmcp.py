@@ -17,6 +17,7 @@ from fastmcp.exceptions import ToolError  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
 
 from capkit.integrations import Credentials  # noqa: E402
+from capkit.integrations.credentials import META_KEY  # noqa: E402
 from capkit.integrations.fastmcp import TOKEN_MALFORMED, TOKEN_MISSING, call_tool  # noqa: E402
 
 from .fastmcp_bank import build  # noqa: E402
@@ -52,10 +53,10 @@ def test_allow_deny_release_and_stripping():
                 await attempt(client, "transfer", {**RENT, "recipient": "attacker-llc"}, credentials),
                 await attempt(client, "transfer", {**RENT, "amount": 13}, credentials),  # the tool raises
                 await attempt(client, "transfer", {**RENT, "amount": 750}, credentials),
-                await attempt(client, "transfer", {**RENT, "amount": 1}, credentials),
+                await attempt(client, "transfer", {**RENT, "amount": 737}, credentials),
                 await attempt(client, "transfer", RENT, Credentials(credentials.token, THIEF, "bank-mcp")),
                 await attempt(client, "balance", {}, meta={}),
-                await attempt(client, "balance", {}, meta={"capkit": {"token": "capkit_AAAA"}}),
+                await attempt(client, "balance", {}, meta={META_KEY: {"token": "capkit_AAAA"}}),
             ]
 
     results = anyio.run(main)
@@ -63,12 +64,12 @@ def test_allow_deny_release_and_stripping():
     assert results[1] == ("ok", "sent 1250.0 USD to landlord")
     assert results[2][0] == "denied" and "recipient 'attacker-llc' is not one of 'landlord'" in results[2][1]
     assert results[3][0] == "denied" and "the bank is down" in results[3][1]
-    assert results[4] == ("ok", "sent 750.0 USD to landlord")  # the failed call's 13 was given back
-    assert results[5][0] == "denied" and "exceeds the budget" in results[5][1]
+    assert results[4][0] == "denied" and "exceeds the budget" in results[4][1]  # the failed call's 13 stays spent
+    assert results[5] == ("ok", "sent 737.0 USD to landlord")
     assert results[6][0] == "denied" and "is held by agent" in results[6][1]
     assert results[7] == ("protocol", TOKEN_MISSING)
     assert results[8] == ("protocol", TOKEN_MALFORMED)
-    assert seen and all("capkit" not in m for m in seen)
+    assert seen and all(not any(k.startswith("dev.capkit") for k in m) for m in seen)
     assert all(credentials.token_text not in json.dumps(m) for m in seen)
 
 

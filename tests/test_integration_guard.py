@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from capkit import AuthorizationDenied, CapkitError
+from capkit.errors import NothingSpent
 from capkit.integrations import Credentials, acting_as, current_credentials
 from capkit.integrations.guard import guard
 
@@ -20,14 +21,18 @@ def make_tools(v):
     @guard(v, tool="bank.transfer")
     def transfer(recipient: str, amount: Decimal, currency: str = "USD") -> str:
         if amount == 13:
-            raise RuntimeError("the bank is down")
+            raise RuntimeError("the bank timed out")  # did the money move? nobody knows
+        if amount == 14:
+            raise NothingSpent("the card was declined")
         ran.append(("sync", recipient, amount))
         return f"sent {amount} to {recipient}"
 
     @guard(v, tool="bank.transfer")
     async def atransfer(recipient: str, amount: Decimal, currency: str = "USD") -> str:
         if amount == 13:
-            raise RuntimeError("the bank is down")
+            raise RuntimeError("the bank timed out")
+        if amount == 14:
+            raise NothingSpent("the card was declined")
         ran.append(("async", recipient, amount))
         return f"sent {amount} to {recipient}"
 
@@ -64,16 +69,24 @@ def test_denial_raises_and_the_body_never_runs(setup):
     assert ran == []
 
 
-def test_a_tool_that_raises_releases_its_reservation(setup):
+def test_an_error_commits_the_spend_and_only_nothing_spent_gives_it_back(setup):
+    # Finding 11 of the boundary review: a tool that paid and then failed got its spend refunded.
     v, credentials, transfer, atransfer, ran = setup
     with acting_as(credentials):
         with pytest.raises(RuntimeError):
             transfer("landlord", Decimal(13))
         with pytest.raises(RuntimeError):
             asyncio.run(atransfer("landlord", Decimal(13)))
+        with pytest.raises(NothingSpent):
+            transfer("landlord", Decimal(14))
+        with pytest.raises(NothingSpent):
+            asyncio.run(atransfer("landlord", Decimal(14)))
         transfer("landlord", Decimal(1250))
-        transfer("landlord", Decimal(750))  # exactly the 2,000: the failed calls spent nothing
-    assert [r[2] for r in ran] == [1250, 750]
+        with pytest.raises(AuthorizationDenied) as denied:  # 26 went to the ambiguous failures
+            transfer("landlord", Decimal(750))
+        assert "724 of 2000 left" in str(denied.value)
+        transfer("landlord", Decimal(724))
+    assert [r[2] for r in ran] == [1250, 724]
 
 
 def test_explicit_credentials_and_missing_ones(setup):

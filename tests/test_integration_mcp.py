@@ -15,9 +15,20 @@ pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.server.mcpserver import Context, MCPServer  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
+from mcp.types import CallToolResult, TextContent  # noqa: E402
 
 from capkit.integrations import Credentials  # noqa: E402
-from capkit.integrations.mcp import TOKEN_MALFORMED, TOKEN_MISSING, CapkitMiddleware, call_tool  # noqa: E402
+from capkit.integrations.credentials import DECISION_META, META_KEY, OUTCOME_META  # noqa: E402
+from capkit.integrations.mcp import (  # noqa: E402
+    DENIED,
+    TOKEN_MALFORMED,
+    TOKEN_MISSING,
+    CapkitMiddleware,
+    call_tool,
+    list_tools,
+    protect,
+    read_resource,
+)
 
 from .integration_kit import KEYRING, PLANNER, RENT, THIEF, rent_credentials, verifier  # noqa: E402
 
@@ -35,7 +46,7 @@ bank = load_example("examples/mcp_bank/bank_server.py")
 
 
 def codes(result) -> list[str]:
-    return [r["code"] for r in result.meta["capkit"]["denied"]["reasons"]]
+    return [r["code"] for r in result.meta[DECISION_META]["reasons"]]
 
 
 def run(coroutine_fn):
@@ -87,40 +98,48 @@ def test_policy_denials_are_tool_errors_with_reasons(server):
     assert ledger == []
 
 
-def test_budget_and_release_when_the_tool_fails():
-    server = MCPServer("flaky", middleware=[CapkitMiddleware(verifier(), audience="bank-mcp")])
+def test_an_error_result_commits_and_only_nothing_spent_gives_the_budget_back():
+    # Finding 11 of the boundary review: a tool that paid and then returned an error got its spend released.
+    server = MCPServer("flaky")
+    protect(server, verifier(), audience="bank-mcp")
 
     @server.tool()
-    def transfer(recipient: str, amount: float, currency: str) -> str:
+    def transfer(recipient: str, amount: float, currency: str) -> CallToolResult:
         if amount == 13:
-            raise RuntimeError("the bank is down")
-        return "sent"
+            raise RuntimeError("the bank is down")  # did the money move? unknown: the spend stands
+        if amount == 14:
+            return CallToolResult(content=[TextContent(type="text", text="declined")], is_error=True,
+                                  _meta={OUTCOME_META: "nothing_spent"})
+        return CallToolResult(content=[TextContent(type="text", text="sent")])
 
     credentials = rent_credentials()
 
     async def main():
         async with Client(server) as client:
             failed = await call_tool(client, "transfer", {**RENT, "amount": 13}, credentials)  # the tool raises
+            declined = await call_tool(client, "transfer", {**RENT, "amount": 14}, credentials)
             first = await call_tool(client, "transfer", RENT, credentials)
-            second = await call_tool(client, "transfer", {**RENT, "amount": 750}, credentials)
-            over = await call_tool(client, "transfer", {**RENT, "amount": 1}, credentials)
-            return failed, first, second, over
+            too_much = await call_tool(client, "transfer", {**RENT, "amount": 750}, credentials)
+            rest = await call_tool(client, "transfer", {**RENT, "amount": 737}, credentials)
+            return failed, declined, first, too_much, rest
 
-    failed, first, second, over = run(main)
-    assert failed.is_error and failed.content[0].text == "Error executing tool transfer"
-    assert not first.is_error and not second.is_error  # 1,250 + 750: the failed call's 13 was given back
-    assert codes(over) == ["budget_exceeded"]
+    failed, declined, first, too_much, rest = run(main)
+    assert failed.is_error and declined.is_error
+    assert not first.is_error
+    assert codes(too_much) == ["budget_exceeded"]  # 13 + 1,250 spent: 737 left, the declined 14 given back
+    assert not rest.is_error
 
 
 @pytest.mark.parametrize("meta, code", [
     ({}, TOKEN_MISSING),
-    ({"capkit": None}, TOKEN_MISSING),
-    ({"capkit": "capkit_xyz"}, TOKEN_MALFORMED),
-    ({"capkit": {"token": 5}}, TOKEN_MALFORMED),
-    ({"capkit": {"token": "capkit_AAAA"}}, TOKEN_MALFORMED),
-    ({"capkit": {"token": "not a token"}}, TOKEN_MALFORMED),
-    ({"capkit": {"token": "capkit_AAAA", "extra": 1}}, TOKEN_MALFORMED),
-    ({"capkit": {"token": "capkit_AAAA", "proof": 7}}, TOKEN_MALFORMED),
+    ({META_KEY: None}, TOKEN_MISSING),
+    ({"capkit": {"token": "capkit_AAAA"}}, TOKEN_MISSING),  # the old unprefixed key is not read
+    ({META_KEY: "capkit_xyz"}, TOKEN_MALFORMED),
+    ({META_KEY: {"token": 5}}, TOKEN_MALFORMED),
+    ({META_KEY: {"token": "capkit_AAAA"}}, TOKEN_MALFORMED),
+    ({META_KEY: {"token": "not a token"}}, TOKEN_MALFORMED),
+    ({META_KEY: {"token": "capkit_AAAA", "extra": 1}}, TOKEN_MALFORMED),
+    ({META_KEY: {"token": "capkit_AAAA", "proof": 7}}, TOKEN_MALFORMED),
 ])
 def test_missing_or_malformed_token_is_a_protocol_error(server, meta, code):
     mcp_server, ledger = server
@@ -175,7 +194,8 @@ def test_stolen_token_and_proof_over_other_arguments(server):
 
 def test_the_tool_never_sees_the_token():
     seen = []
-    server = MCPServer("probe", middleware=[CapkitMiddleware(verifier(), audience="bank-mcp")])
+    server = MCPServer("probe")
+    protect(server, verifier(), audience="bank-mcp")
 
     @server.tool()
     def balance(ctx: Context) -> str:
@@ -189,7 +209,7 @@ def test_the_tool_never_sees_the_token():
             return await call_tool(client, "balance", {}, credentials)
 
     assert not run(main).is_error
-    assert seen and "capkit" not in seen[0] and credentials.token_text not in seen[0]
+    assert seen and "dev.capkit" not in seen[0] and credentials.token_text not in seen[0]
 
 
 def test_over_stdio_with_the_example_server(tmp_path):
@@ -241,3 +261,143 @@ def test_the_mcp_bank_example_runs_as_its_readme_says():
     assert "tool close_account is not granted" in done.stdout
     assert "exceeds the budget" in done.stdout
     assert "but the token is held by agent" in done.stdout
+
+
+# ------------------------------------------------------ the boundary review, findings 8 and 9
+
+
+def statement_server():
+    """A bank that also serves statements (resources), a prompt and a list-taking tool."""
+    from capkit import mint
+    from capkit.caveats import Holder, OneOf, Prefix, Tools
+
+    server = MCPServer("bank")
+    protect(server, verifier(), audience="bank-mcp")
+    served: list[str] = []
+
+    @server.resource("bank://statements/{month}")
+    def statement(month: str) -> str:
+        served.append(month)
+        return f"statement {month}: balance 4,210.55"
+
+    @server.resource("bank://admin/keys")
+    def keys() -> str:
+        served.append("keys")
+        return "the signing keys"
+
+    @server.prompt()
+    def dispute(charge: str) -> str:
+        served.append("dispute")
+        return f"Dispute the charge {charge}"
+
+    @server.tool()
+    def notify(recipients: list[str], text: str) -> str:
+        served.append(",".join(recipients))
+        return f"notified {len(recipients)}"
+
+    @server.tool()
+    def balance() -> str:
+        return "4,210.55 USD"
+
+    token = mint(KEYRING, Holder(PLANNER.public_key), Tools("balance", "notify", "mcp:resources/read"),
+                 Prefix("uri", "bank://statements/", tool="mcp:resources/read"),
+                 OneOf("recipients", ["alice", "bob"], tool="notify"), location="bank")
+    return server, Credentials(token, PLANNER, "bank-mcp"), served
+
+
+def test_attack_resources_and_prompts_are_gated_like_tools():
+    server, credentials, served = statement_server()
+
+    async def main():
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as anonymous:
+                await client.read_resource("bank://statements/2026-11")
+            granted = await read_resource(client, "bank://statements/2026-11", credentials)
+            with pytest.raises(MCPError) as outside:
+                await read_resource(client, "bank://admin/keys", credentials)
+            with pytest.raises(MCPError) as prompt:
+                await client.get_prompt("dispute", {"charge": "x"}, meta=credentials.meta(
+                    "mcp:prompts/get", {"name": "dispute", "arguments": {"charge": "x"}}))
+            return anonymous.value, granted, outside.value, prompt.value
+
+    anonymous, granted, outside, prompt = run(main)
+    assert anonymous.error.code == TOKEN_MISSING
+    assert granted.contents[0].text == "statement 2026-11: balance 4,210.55"
+    assert outside.error.code == DENIED and "does not start with 'bank://statements/'" in outside.error.message
+    assert prompt.error.code == DENIED and "tool mcp:prompts/get is not granted" in prompt.error.message
+    assert served == ["2026-11"]
+
+
+def test_listings_show_only_what_the_token_grants():
+    server, credentials, served = statement_server()
+
+    async def main():
+        async with Client(server) as client:
+            everything = await client.list_tools()
+            mine = await list_tools(client, credentials)
+            stolen = Credentials(credentials.token, THIEF, "bank-mcp")
+            with pytest.raises(MCPError) as refused:
+                await list_tools(client, stolen)
+            return everything, mine, refused.value
+
+    everything, mine, refused = run(main)
+    assert {t.name for t in everything.tools} == {"notify", "balance"}  # anonymous listing: it grants nothing
+    assert {t.name for t in mine.tools} == {"notify", "balance"}
+    assert refused.error.code == DENIED and "is held by agent" in refused.error.message
+
+
+def test_listings_filter_tools_the_token_does_not_grant():
+    from capkit import mint
+    from capkit.caveats import Holder, Tools
+
+    server, _, _ = statement_server()
+    narrow = Credentials(mint(KEYRING, Holder(PLANNER.public_key), Tools("balance"), location="bank"), PLANNER,
+                         "bank-mcp")
+
+    async def main():
+        async with Client(server) as client:
+            return await list_tools(client, narrow)
+
+    assert [t.name for t in run(main).tools] == ["balance"]
+
+
+def test_attack_arguments_the_sdk_would_transform_are_refused():
+    # The SDK parses a JSON string into a list after the middleware saw (and authorized) the string.
+    server, credentials, served = statement_server()
+    smuggled = {"recipients": '["alice", "mallory"]', "text": "hi"}
+
+    async def main():
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as transformed:
+                await call_tool(client, "notify", smuggled, credentials)
+            plain = await call_tool(client, "notify", {"recipients": ["alice", "bob"], "text": "hi"}, credentials)
+            denied = await call_tool(client, "notify", {"recipients": ["alice", "mallory"], "text": "hi"},
+                                     credentials)
+            return transformed.value, plain, denied
+
+    transformed, plain, denied = run(main)
+    assert transformed.error.code == -32602 and "recipients" in transformed.error.message
+    assert not plain.is_error and codes(denied) == ["arg_not_allowed"]
+    assert served == ["alice,bob"]
+
+
+def test_a_middleware_that_cannot_see_the_tools_refuses():
+    from capkit import mint
+    from capkit.caveats import Holder, Tools
+
+    server = MCPServer("blind", middleware=[CapkitMiddleware(verifier(), audience="bank-mcp")])
+
+    @server.tool()
+    def balance() -> str:
+        return "4,210.55 USD"
+
+    credentials = Credentials(mint(KEYRING, Holder(PLANNER.public_key), Tools("balance"), location="bank"), PLANNER,
+                              "bank-mcp")
+
+    async def main():
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as refused:
+                await call_tool(client, "balance", {}, credentials)
+            return refused.value
+
+    assert "server=" in run(main).error.message

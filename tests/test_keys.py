@@ -44,11 +44,15 @@ def test_a_location_keyring_verifies_only_its_location(keyring):
         bank_only.root_key("k1", "mail")
     bank_token = mint(keyring, Tools("bank.transfer"), location="bank")
     mail_token = mint(keyring, Tools("mail.send"), location="mail")
-    verifier = Verifier(bank_only, allow_bearer=True)
+    verifier = Verifier(bank_only, allow_bearer=True)  # a location keyring serves its own location
+    assert verifier.locations == {"bank"}
     assert verifier.authorize(bank_token, call("bank.transfer"))
-    assert verifier.authorize(mail_token, call("mail.send")).codes == ("unknown_key",)
+    assert verifier.authorize(mail_token, call("mail.send")).codes == ("wrong_location",)
+    told_to_serve_mail = Verifier(bank_only, location="mail", allow_bearer=True)
+    assert told_to_serve_mail.authorize(mail_token, call("mail.send")).codes == ("unknown_key",)
     # A backend holding only the bank key can mint bank tokens, and nothing else.
-    assert Verifier(keyring, allow_bearer=True).authorize(mint(bank_only, Tools("x"), location="bank"), call("x"))
+    assert Verifier(keyring, location="bank", allow_bearer=True).authorize(
+        mint(bank_only, Tools("x"), location="bank"), call("x"))
     with pytest.raises(UnknownKey):
         mint(bank_only, Tools("x"), location="mail")
 
@@ -59,7 +63,7 @@ def test_rotation_keeps_old_keys_verifying_until_removed(keyring):
     assert rotated.active_key_id == "k2"
     new_token = mint(rotated, Tools("a"), location="bank")
     assert new_token.key_id == "k2"
-    verifier = Verifier(rotated, allow_bearer=True)
+    verifier = Verifier(rotated, location="bank", allow_bearer=True)
     assert verifier.authorize(old_token, call("a"))
     assert verifier.authorize(new_token, call("a"))
     pruned = rotated.remove("k1")

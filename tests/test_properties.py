@@ -35,7 +35,7 @@ def test_token_text_and_bytes_round_trip(first, later):
 
 @given(caveat_lists, caveat_lists, invocation)
 def test_attenuation_never_widens(parent_caveats, extra, inv):
-    verifier = Verifier(KEYRING, clock=lambda: NOW, allow_bearer=True)
+    verifier = Verifier(KEYRING, location="bank", clock=lambda: NOW, allow_bearer=True)
     parent = mint(KEYRING, *parent_caveats, location="bank")
     child = parent.attenuate(*extra)
     parent_decision = verifier.authorize(parent.serialize(), inv)
@@ -50,7 +50,7 @@ def test_attenuation_never_widens(parent_caveats, extra, inv):
 
 @given(st.lists(caveat_lists, min_size=1, max_size=4), invocation)
 def test_a_chain_of_attenuations_only_shrinks_authority(steps, inv):
-    verifier = Verifier(KEYRING, clock=lambda: NOW, allow_bearer=True)
+    verifier = Verifier(KEYRING, location="bank", clock=lambda: NOW, allow_bearer=True)
     token = mint(KEYRING, *steps[0], location="bank")
     allowed = verifier.authorize(token, inv).allowed
     for step in steps[1:]:

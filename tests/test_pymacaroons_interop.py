@@ -76,4 +76,4 @@ def test_pymacaroons_macaroon_under_a_wrong_key_is_denied(keyring, verifier):
 def test_conversion_is_lossless(keyring, rent_token):
     assert compat.from_macaroon(compat.to_macaroon(rent_token)).serialize() == rent_token.serialize()
     assert Token.parse("capkit_" + compat.to_macaroon(rent_token).serialize()) == rent_token
-    assert Verifier(keyring, clock=lambda: NOW, allow_bearer=True).authorize(compat.from_macaroon(compat.to_macaroon(rent_token)), call(**ALLOWED))
+    assert Verifier(keyring, location="bank", clock=lambda: NOW, allow_bearer=True).authorize(compat.from_macaroon(compat.to_macaroon(rent_token)), call(**ALLOWED))

@@ -61,7 +61,7 @@ def bearer(*caveats):
 
 
 def checker(url: str, clock: float = NOW) -> Verifier:
-    return Verifier(KEYRING, store=open_store(url), clock=lambda: clock, allow_bearer=True)
+    return Verifier(KEYRING, location="bank", store=open_store(url), clock=lambda: clock, allow_bearer=True)
 
 
 @pytest.fixture(params=SHARED_BACKENDS)
@@ -125,7 +125,8 @@ def ledger_is_consistent(url: str, family: str) -> None:
                                          " ON r.id = e.reservation WHERE r.family = ?", (family,))}
         totals = {k: Decimal(t) for k, t in db.execute("SELECT key, total FROM meters").fetchall() if k in keys}
         stuck = db.execute("SELECT count(*) FROM entries e JOIN reservations r ON r.id = e.reservation"
-                           " WHERE r.family = ? AND r.state = 'released' AND e.live = 1", (family,)).fetchone()[0]
+                           " WHERE r.family = ? AND r.state = 'released' AND e.live = 1 AND e.refundable = 1",
+                           (family,)).fetchone()[0]
         db.close()
     else:
         import psycopg
@@ -137,7 +138,7 @@ def ledger_is_consistent(url: str, family: str) -> None:
                                      " FROM capkit.entries e JOIN capkit.reservations r ON r.id = e.reservation"
                                      " WHERE r.family = %s)", (family,)).fetchall())
             stuck = db.execute("SELECT count(*) FROM capkit.entries e JOIN capkit.reservations r ON r.id ="
-                               " e.reservation WHERE r.family = %s AND r.state = 'released' AND e.live",
+                               " e.reservation WHERE r.family = %s AND r.state = 'released' AND e.live AND e.refundable",
                                (family,)).fetchone()[0]
     live: dict[str, Decimal] = {}
     for meter, amount in rows:
@@ -157,9 +158,13 @@ def test_kill_9_while_holding_a_reservation(durable_url):
     assert (status.reserved, status.committed) == (60, 0)  # still held, by a dead process
     assert checker(durable_url).authorize(token, Invocation("bank.transfer", {"amount": 50}, at=NOW)).codes == (
         "budget_exceeded",)
-    later = checker(durable_url, clock=NOW + LEASE)  # the lease has run out
+    later = checker(durable_url, clock=NOW + LEASE)  # the lease has run out: the dead call may have paid
     decision = later.authorize(token, Invocation("bank.transfer", {"amount": 100}, at=NOW + LEASE))
-    assert decision.allowed, decision.explain()
+    assert decision.codes == ("budget_exceeded",), decision.explain()  # so its 60 stays spent, never reused
+    rest = later.authorize(token, Invocation("bank.transfer", {"amount": 40}, at=NOW + LEASE))
+    assert rest.allowed and later.complete(rest)
+    (status,) = later.budgets(token, at=NOW + LEASE)
+    assert (status.reserved, status.committed) == (0, 100)
     ledger_is_consistent(durable_url, token.id)
 
 
@@ -180,10 +185,10 @@ def test_kill_9_in_the_middle_of_reserve_and_commit(durable_url):
     (status,) = view.budgets(token, at=NOW + LEASE)
     # Every reported commit is in the ledger; at most the one in flight at the kill is too.
     assert commits <= status.committed <= commits + 1
-    # Whatever was only reserved is given back once its lease is over.
+    # The one in flight at the kill lapses into a spend once its lease is over; it is never given back.
     assert view.authorize(token, Invocation("bank.transfer", {"amount": 1}, at=NOW + LEASE)).allowed
-    (status,) = view.budgets(token, at=NOW + LEASE)
-    assert status.reserved == 1 and commits <= status.committed <= commits + 1
+    (after,) = view.budgets(token, at=NOW + LEASE)
+    assert after.reserved == 1 and after.committed == status.reserved + status.committed
     ledger_is_consistent(durable_url, token.id)
 
 
@@ -222,7 +227,7 @@ def test_connection_closed_mid_life_denies_within_the_timeout(name, tmp_path):
     proxy = Proxy(int(real.rsplit(":", 1)[1].split("/")[0]))
     holder = AgentKey.from_seed(b"\x07" * 32)
     try:
-        verifier = Verifier(KEYRING, store=open_store(_server_url(name, proxy.port), timeout=1), clock=lambda: NOW)
+        verifier = Verifier(KEYRING, location="bank", store=open_store(_server_url(name, proxy.port), timeout=1), clock=lambda: NOW)
         token = mint(KEYRING, Holder(holder.public_key), Tools("bank.transfer"), Budget("amount", 10),
                      location="bank")
 
@@ -243,7 +248,7 @@ def test_connection_closed_mid_life_denies_within_the_timeout(name, tmp_path):
 
 def test_sqlite_lock_held_elsewhere_denies_within_the_timeout(tmp_path):
     url = f"sqlite://{tmp_path / 'state.db'}"
-    verifier = Verifier(KEYRING, store=open_store(url, timeout=0.5), clock=lambda: NOW, allow_bearer=True)
+    verifier = Verifier(KEYRING, location="bank", store=open_store(url, timeout=0.5), clock=lambda: NOW, allow_bearer=True)
     token = bearer(Budget("amount", 10))
     blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")

@@ -93,25 +93,46 @@ def test_commit_and_release_are_final(store):
     assert not store.release(b, now=1) and not store.commit(b, now=1)
 
 
-def test_uncommitted_reservation_expires_and_is_released(store):
+def test_a_lease_that_runs_out_lapses_into_a_spend_never_a_refund(store):
+    # Finding 12 of the boundary review: the next call released the expired reservation and reused its room,
+    # so a slow tool spent the budget twice. An open reservation may belong to a call that ran: it counts.
     fam = family()
     key = fam + "a"
     stale = store.apply(req(fam, meter(key, "10", "10"), lease=30), now=0).reservation
     assert not store.apply(req(fam, meter(key, "10", "1")), now=29).ok
-    fresh = store.apply(req(fam, meter(key, "10", "10")), now=30)  # the lease ran out at 30
-    assert fresh.ok
-    assert not store.commit(stale, now=31)  # too late: its room went to someone else
-    assert store.commit(fresh.reservation, now=31)
+    assert not store.apply(req(fam, meter(key, "10", "10")), now=30).ok  # the lease ran out: still spent
+    assert not store.apply(req(fam, meter(key, "10", "1")), now=10_000).ok
+    assert store.commit(stale, now=10_001)  # the slow tool's late commit succeeds: nothing was double-spent
+    assert not store.release(stale, now=10_002)  # and it can no longer be given back
+    [usage] = store.usage(fam, [(key, None)], now=10_003)
+    assert (usage.committed, usage.reserved) == (D(10), D(0))
 
 
-def test_abandoned_reservations_on_other_meters_are_swept(store):
+def test_abandoned_reservations_on_other_meters_are_settled_as_spent(store):
     fam = family()
     abandoned = store.apply(req(fam, meter(fam + "old", "10", "4"), lease=30), now=0).reservation
     assert abandoned is not None
     assert store.apply(req(fam, meter(fam + "new", "10", "1")), now=100).ok  # a call on another meter
     [usage] = store.usage(fam, [(fam + "old", None)], now=101)
-    assert usage.reserved == 0
-    assert not store.commit(abandoned, now=102)  # it was released
+    assert (usage.committed, usage.reserved) == (D(4), D(0))
+    assert store.commit(abandoned, now=102)  # it lapsed into a committed spend
+
+
+def test_release_keeps_call_limits_and_cancel_gives_everything_back(store):
+    fam = family()
+    budget, calls = meter(fam + "b", "10", "10"), Meter(fam + "c", D(1), D(1), None, False)
+    held = store.apply(req(fam, budget, calls), now=0).reservation
+    assert store.release(held, now=1)  # nothing was spent: the budget is back, the attempt still counts
+    [b, c] = store.usage(fam, [(fam + "b", None), (fam + "c", None)], now=2)
+    assert (b.committed, b.reserved, c.committed) == (D(0), D(0), D(1))
+    denied = store.apply(req(fam, budget, calls), now=3)
+    assert [e.key for e in denied.exceeded] == [fam + "c"]
+    other = family()
+    held = store.apply(req(other, meter(other + "b", "10", "10"), Meter(other + "c", D(1), D(1), None, False)),
+                       now=0).reservation
+    assert store.release(held, now=1, keep_attempts=False)  # the call was never made
+    assert store.apply(req(other, meter(other + "b", "10", "10"), Meter(other + "c", D(1), D(1), None, False)),
+                       now=2).ok
 
 
 def test_rolling_window_ages_out_entries(store):
@@ -246,5 +267,5 @@ def test_a_store_with_a_newer_schema_is_refused_not_guessed(tmp_path):
     open_store(f"sqlite://{path}").close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE capkit_schema SET version = 99")
-    with pytest.raises(StoreUnavailable, match="schema version 99; this capkit knows 1"):
+    with pytest.raises(StoreUnavailable, match="schema version 99; this capkit knows 2"):
         open_store(f"sqlite://{path}")

@@ -35,7 +35,8 @@ def test_there_are_enough_vectors():
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector(vector):
     inv = vector["invocation"]
-    verifier = Verifier(_keyring(vector["verifier_keys"]), allow_bearer=vector["allow_bearer"],
+    verifier = Verifier(_keyring(vector["verifier_keys"]), location=vector["verifier_locations"],
+                        allow_bearer=vector["allow_bearer"],
                         proof_window=vector["proof_window"])
     decision = verifier.authorize(
         vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"]), vector["proof"]

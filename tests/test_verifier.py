@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capkit import Decision, Invocation, Keyring, Reason, Verifier, mint
+from capkit import CapkitError, Decision, Invocation, Keyring, Reason, Verifier, mint
 from capkit.caveats import Audience, Eq, Expires, Max, NotBefore, OneOf, PathUnder, Tools
 from capkit.decision import ALL_CODES
 
@@ -50,8 +50,8 @@ def test_missing_argument_denies(verifier, rent_token):
 
 def test_time_comes_from_the_invocation_or_the_clock(keyring):
     token = mint(keyring, NotBefore(NOW), Expires(NOW + 60), location="bank", unrestricted=False)
-    at_now = Verifier(keyring, clock=lambda: NOW, allow_bearer=True)
-    late = Verifier(keyring, clock=lambda: NOW + 60, allow_bearer=True)
+    at_now = Verifier(keyring, location="bank", clock=lambda: NOW, allow_bearer=True)
+    late = Verifier(keyring, location="bank", clock=lambda: NOW + 60, allow_bearer=True)
     assert at_now.authorize(token, Invocation("x", {}))
     assert late.authorize(token, Invocation("x", {})).codes == ("expired",)
     assert late.authorize(token, Invocation("x", {}, at=NOW + 59))
@@ -111,7 +111,7 @@ def test_bad_invocation_does_not_mask_a_bad_token(verifier):
 
 
 def test_chain_cache_is_keyed_by_token_and_keyring_state(keyring, rent_token):
-    verifier = Verifier(keyring, clock=lambda: NOW, allow_bearer=True)
+    verifier = Verifier(keyring, location="bank", clock=lambda: NOW, allow_bearer=True)
     text = rent_token.serialize()
     ok = call(recipient="landlord", amount=1, currency="USD")
     assert verifier.authorize(text, ok)
@@ -127,7 +127,7 @@ def test_chain_cache_is_keyed_by_token_and_keyring_state(keyring, rent_token):
 
 
 def test_cache_is_bounded(keyring):
-    verifier = Verifier(keyring, clock=lambda: NOW, cache_size=4, allow_bearer=True)
+    verifier = Verifier(keyring, location="bank", clock=lambda: NOW, cache_size=4, allow_bearer=True)
     for i in range(10):
         assert verifier.authorize(mint(keyring, Tools(f"t{i}"), location="bank").serialize(), call(f"t{i}"))
     assert len(verifier._cache) <= 4
@@ -143,15 +143,15 @@ def test_an_internal_error_denies_without_details(keyring, rent_token):
     def broken_clock():
         raise RuntimeError("secret detail")
 
-    decision = Verifier(keyring, clock=broken_clock, allow_bearer=True).authorize(rent_token, Invocation("bank.transfer", {}))
+    decision = Verifier(keyring, location="bank", clock=broken_clock, allow_bearer=True).authorize(rent_token, Invocation("bank.transfer", {}))
     assert decision.codes == ("internal_error",)
     assert "secret detail" not in decision.explain()
 
 
 def test_decision_invariants():
-    with pytest.raises(ValueError):
+    with pytest.raises(CapkitError):
         Decision(True, (Reason("expired", "x"),))
-    with pytest.raises(ValueError):
+    with pytest.raises(CapkitError):
         Decision(False, ())
     assert Decision.deny("expired", "late").codes == ("expired",)
     assert Decision(True).to_json() == {"allowed": True, "token_id": None, "chain": [], "reservation": None,
@@ -164,8 +164,12 @@ def test_reason_codes_are_stable():
         "bad_invocation", "tool_not_granted", "arg_missing", "arg_invalid", "arg_not_allowed", "arg_out_of_range",
         "expired", "not_yet_valid", "wrong_audience", "internal_error", "bearer_not_allowed", "proof_missing",
         "bad_proof", "wrong_holder", "proof_stale", "proof_replayed", "bad_delegation", "depth_exceeded",
-        "revoked", "budget_exceeded", "calls_exceeded", "state_unavailable",
+        "revoked", "budget_exceeded", "calls_exceeded", "state_unavailable", "wrong_location", "arg_unexpected",
+        "approval_required", "bad_discharge", "proof_mode_not_accepted", "audit_unavailable",
     }
+    from capkit.codes import MEANINGS
+
+    assert set(MEANINGS) == ALL_CODES and all(MEANINGS.values())
 
 
 def test_decision_json_names_caveat_kind_and_place(verifier, rent_token):
@@ -189,7 +193,7 @@ ANYTHING = JSON | st.binary(max_size=40) | st.sampled_from([object(), {1, 2}, b"
        tool=st.one_of(st.text(max_size=10), ANYTHING), args=st.one_of(st.dictionaries(st.text(max_size=6), ANYTHING, max_size=4), ANYTHING),
        audience=st.one_of(st.none(), st.text(max_size=5), ANYTHING), at=st.one_of(st.none(), ANYTHING))
 def test_authorize_never_raises_on_garbage(token, tool, args, audience, at):
-    verifier = Verifier(Keyring.from_secret(SECRET, key_id="k1"), clock=lambda: NOW, allow_bearer=True)
+    verifier = Verifier(Keyring.from_secret(SECRET, key_id="k1"), location="bank", clock=lambda: NOW, allow_bearer=True)
     decision = verifier.authorize(token, Invocation(tool, args, audience, at))
     assert isinstance(decision, Decision) and not decision.allowed
     assert set(decision.codes) <= ALL_CODES
@@ -201,7 +205,7 @@ def test_authorize_never_raises_on_garbage_arguments(args, tool):
     keyring = Keyring.from_secret(SECRET, key_id="k1")
     token = mint(keyring, Tools("bank.*"), OneOf("recipient", ["landlord"]), Max("amount", 10), Eq("currency", "USD"),
                  PathUnder("path", "/srv"), location="bank")
-    decision = Verifier(keyring, clock=lambda: NOW, allow_bearer=True).authorize(token, Invocation(tool, args, at=NOW))
+    decision = Verifier(keyring, location="bank", clock=lambda: NOW, allow_bearer=True).authorize(token, Invocation(tool, args, at=NOW))
     assert isinstance(decision, Decision)
     assert set(decision.codes) <= ALL_CODES
     assert "internal_error" not in decision.codes
@@ -216,10 +220,10 @@ def test_verify_chain_is_public_and_typed(keyring, verifier, rent_token):
     with pytest.raises(MalformedToken):
         verifier.verify_chain("capkit_!!")
     with pytest.raises(UnknownKey) as unknown:
-        Verifier(Keyring.from_secret(SECRET, key_id="k2")).verify_chain(rent_token)
+        Verifier(Keyring.from_secret(SECRET, key_id="k2"), location="bank").verify_chain(rent_token)
     assert unknown.value.token_id == rent_token.id
     with pytest.raises(BadSignature) as bad:
-        Verifier(Keyring.from_secret(bytes(32), key_id="k1")).verify_chain(rent_token)
+        Verifier(Keyring.from_secret(bytes(32), key_id="k1"), location="bank").verify_chain(rent_token)
     assert bad.value.code == "bad_signature" and bad.value.token_id == rent_token.id
 
 

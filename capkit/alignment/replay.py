@@ -238,10 +238,10 @@ class _Replayer:
     def decide(self, verifier: Verifier, invocation: Invocation) -> tuple[bool, tuple[Reason, ...]]:
         decision = verifier.authorize(self.token, invocation)
         if decision.allowed and not self.failures:
-            verifier.complete(decision, ok=True)  # the tool ran: the spend counts for later calls
+            verifier.complete(decision, spent=True)  # the tool ran: the spend counts for later calls
             return True, ()
         if decision.allowed:  # pragma: no cover - chain failures without other reasons
-            verifier.complete(decision, ok=False)
+            verifier.complete(decision, spent=False)
         reasons = tuple(self._original(r) for r in decision.reasons)
         return False, self.failures + reasons
 
@@ -272,7 +272,8 @@ def evaluate(grant: EvaluationGrant, calls: Iterable[TraceCall], *, at: float,
         by_episode.setdefault(call.episode, []).append(index)
     outcomes: list[CallOutcome | None] = [None] * len(ordered)
     for indices in by_episode.values():  # each episode is a run of its own: a fresh store
-        verifier = Verifier(replayer.keyring, allow_bearer=True, store=MemoryStore(), clock=lambda: at)
+        verifier = Verifier(replayer.keyring, location=grant.location, allow_bearer=True, store=MemoryStore(),
+                            clock=lambda: at)
         for index in indices:
             call = ordered[index]
             invocation = Invocation(call.tool, call.args, call.audience or audience,

@@ -102,8 +102,13 @@ def _is_path(value: str) -> bool:
     return "/" in value and "://" not in value and "@" not in value and not any(c.isspace() for c in value)
 
 
-def _is_address(value: str) -> bool:
-    return "://" in value or value.count("@") == 1
+def _address_kind(value: str) -> str | None:
+    """What an observed value is, for a domain caveat: a URL, an email address, or neither."""
+    if "://" in value:
+        return "url"
+    if value.count("@") == 1:
+        return "email"
+    return None
 
 
 class _Builder:
@@ -140,13 +145,19 @@ class _Builder:
     def texts(self, tool: str, arg: str, values: list[str]) -> None:
         distinct = sorted(set(values))
         what = f"{tool} {arg}"
-        if all(_is_address(v) for v in values):
+        kinds = {_address_kind(v) for v in values}
+        if len(kinds) > 1 and None not in kinds:
+            self.notes.append(f"{what}: left out: the values mix email addresses and URLs; a domain caveat "
+                              "states one kind")
+            return
+        if kinds in ({"email"}, {"url"}):
+            kind = kinds.pop()
             try:
-                domain = _common_domain([host_of(v) for v in values])
+                domain = _common_domain([host_of(v, kind) for v in values])
             except MatchError:
                 domain = None
             if domain is not None:
-                self.add(lambda: Domain(arg, domain, tool=tool), what)
+                self.add(lambda: Domain(arg, domain, kind=kind, tool=tool), what)
                 return
             self.notes.append(f"{what}: the addresses share no domain below a top-level domain")
         elif all(_is_path(v) for v in values):

@@ -1,4 +1,4 @@
-"""Typed caveats: each a frozen value with one canonical encoding and one check.
+"""Typed caveats: each a frozen value whose fields are declared once, with one encoding and one check.
 
 ``REGISTRY`` lists the kinds this version understands; a token caveat of any
 other kind decodes to ``UnknownCaveat`` and denies every call.
@@ -7,7 +7,7 @@ other kind decodes to ``UnknownCaveat`` and denies every call.
 from __future__ import annotations
 
 from .arguments import Domain, Eq, Glob, Max, Min, OneOf, PathUnder, Prefix, Range
-from .base import Call, Caveat, Failure, Registry, UnknownCaveat
+from .base import Call, Caveat, Failure, Registry, UnknownCaveat, Work
 from .delegation import Delegate, Holder, MaxDepth
 from .limits import Budget, CallLimit
 from .scope import Audience, Expires, NotBefore, Tools

@@ -1,17 +1,18 @@
-"""Helpers shared by caveat kinds: validating fields, reading arguments, showing values."""
+"""Helpers shared by caveat kinds: names, the tool scope, reading arguments, showing values."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from json.encoder import encode_basestring as quote  # noqa: F401 - JSON string literal, as json.dumps writes it
 from typing import Any, Iterable
 
-from .._text import require_text  # noqa: F401 - re-exported for kinds
-from ..errors import InvalidCaveat
-from ..limits import DEFAULT_LIMITS, Limits
-from .amounts import AmountError, format_amount, parse_canonical_amount
-from .base import Call, Failure
+from .._text import escape_bidi
+from ..codes import Code
+from ..errors import AmountError, InvalidCaveat, MatchError
+from ..limits import Limits
+from .amounts import format_amount
+from .base import Call, Failure, Spec
+from .matching import GlobPattern
 
 #: Argument names: a top-level key of the call's arguments.
 ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
@@ -23,68 +24,59 @@ TOOL_PATTERN = re.compile(r"[A-Za-z0-9_.:/*?-]{1,128}", re.ASCII)
 _SHOW_CHARS = 64
 
 
-def arg_name(value: object) -> str:
-    """Validate an argument name; raise ``InvalidCaveat``."""
-    if not isinstance(value, str) or not ARG_NAME.fullmatch(value):
-        raise InvalidCaveat("argument name must be 1-64 characters of A-Z a-z 0-9 _ - (not starting with a digit or '-')")
+def check_arg_name(value: str) -> str:
+    if not ARG_NAME.fullmatch(value):
+        raise MatchError("must be 1-64 characters of A-Z a-z 0-9 _ - (not starting with a digit or '-')")
     return value
 
 
-def text(value: object, what: str, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Validate a string field of a caveat."""
-    return require_text(value, what, limits.max_string_chars)
-
-
-def text_set(values: Iterable[object], what: str, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
-    """Validate, deduplicate and sort a non-empty set of strings."""
-    if isinstance(values, (str, bytes)):
-        raise InvalidCaveat(f"{what} must be a list of strings, not one string")
-    items = tuple(sorted({text(v, what, limits) for v in values}))
-    if not items:
-        raise InvalidCaveat(f"{what} must not be empty")
-    if len(items) > limits.max_set_items:
-        raise InvalidCaveat(f"{what} has more than {limits.max_set_items} members")
-    return items
-
-
-def sorted_text_set(value: object, what: str, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
-    """A set field as decoded from a caveat: a JSON array of valid strings, already sorted and unique.
-
-    Decoding never normalizes a set: an unsorted or duplicated one is not the
-    canonical form, so it is refused here (the registry reports it as malformed).
-    """
-    if type(value) is not list or not value:
-        raise InvalidCaveat(f"{what} must be a non-empty list")
-    if len(value) > limits.max_set_items:
-        raise InvalidCaveat(f"{what} has more than {limits.max_set_items} members")
-    for item in value:
-        require_text(item, what, limits.max_string_chars)
-    for a, b in zip(value, value[1:]):
-        if not a < b:
-            raise InvalidCaveat(f"{what} is not sorted and unique")
-    return tuple(value)
-
-
-def json_list(value: object, what: str) -> list[Any]:
-    """A JSON array field."""
-    if not isinstance(value, list):
-        raise InvalidCaveat(f"{what} must be a list")
+def check_tool_pattern(value: str) -> str:
+    if not TOOL_PATTERN.fullmatch(value):
+        raise MatchError("must be 1-128 characters of A-Z a-z 0-9 _ . : / - and the wildcards * ?")
+    GlobPattern(value)  # '***' and '**/**' are refused
     return value
 
 
-def amount_field(value: object, what: str) -> Decimal:
-    """A canonical decimal string field, as ``Decimal``."""
-    try:
-        return parse_canonical_amount(value)
-    except AmountError as exc:
-        raise InvalidCaveat(f"{what} {exc}") from None
+class ArgSpec(Spec):
+    """The argument a caveat constrains (JSON ``arg``)."""
+
+    key = "arg"
+
+    def convert(self, value: Any, limits: Limits) -> Any:
+        if not isinstance(value, str) or not ARG_NAME.fullmatch(value):
+            raise InvalidCaveat("argument name must be 1-64 characters of A-Z a-z 0-9 _ - "
+                                "(not starting with a digit or '-')")
+        return value
+
+
+class ScopeSpec(Spec):
+    """The optional tool scope (JSON ``for``): a tool name or glob the caveat is limited to."""
+
+    key = "for"
+    required = False
+
+    def convert(self, value: Any, limits: Limits) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise InvalidCaveat("a caveat's tool scope is a tool name or glob, not "
+                                f"{type(value).__name__}")
+        try:
+            return check_tool_pattern(value)
+        except MatchError as exc:
+            raise InvalidCaveat(f"a caveat's tool scope {exc.message}") from None
+
+
+ARG = ArgSpec()
+SCOPE = ScopeSpec()
 
 
 def show(value: Any) -> str:
-    """A short, safe rendering of an argument value for a denial sentence."""
+    """A short, safe rendering of an argument value for a denial sentence (controls and bidi escaped)."""
     if isinstance(value, str):
         shown = value if len(value) <= _SHOW_CHARS else value[:_SHOW_CHARS] + "…"
-        return "'" + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown) + "'"
+        shown = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
+        return "'" + escape_bidi(shown) + "'"
     if isinstance(value, Decimal):
         try:
             return format_amount(value)
@@ -93,7 +85,8 @@ def show(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, (int, float)):
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "…"
     return f"a {type(value).__name__}"
 
 
@@ -116,25 +109,22 @@ def arg_values(call: Call, arg: str, *, lists: bool) -> "list[Any] | Failure":
     try:
         value = call.args[arg]
     except KeyError:
-        return Failure("arg_missing", f"the call has no argument '{arg}', which the grant constrains")
+        return Failure(Code.ARG_MISSING, f"the call has no argument '{arg}', which the grant constrains")
     if isinstance(value, (list, tuple)):
         if not lists:
-            return Failure("arg_invalid", f"{arg} is a list; the grant constrains a single value")
+            return Failure(Code.ARG_INVALID, f"{arg} is a list; the grant constrains a single value")
         if not value:
-            return Failure("arg_not_allowed", f"{arg} is an empty list; the grant requires each value to be allowed")
+            return Failure(Code.ARG_NOT_ALLOWED, f"{arg} is an empty list; the grant requires each value to be allowed")
         return list(value)
     return [value]
 
 
-def tool_scope(value: object, limits: Limits = DEFAULT_LIMITS) -> str | None:
-    """Validate the optional ``for`` field: a tool pattern the caveat is limited to."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not TOOL_PATTERN.fullmatch(value):
-        raise InvalidCaveat("a caveat's tool scope is a tool name or glob of A-Z a-z 0-9 _ . : / - * ?")
-    return value
-
-
-def scope_json(tool: str | None) -> str:
-    """The ``"for":...,`` fragment of a scoped caveat's canonical bytes (it sorts just before ``"k"``)."""
-    return "" if tool is None else '"for":%s,' % quote(tool)
+def texts_of(call: Call, arg: str) -> "list[str] | Failure":
+    """The text value(s) of ``arg`` (element-wise for a list), or the Failure that denies."""
+    values = arg_values(call, arg, lists=True)
+    if isinstance(values, Failure):
+        return values
+    for value in values:
+        if not isinstance(value, str):
+            return Failure(Code.ARG_INVALID, f"{arg} {show(value)} is not text; the grant constrains text")
+    return values

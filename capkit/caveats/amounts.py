@@ -1,11 +1,13 @@
 """Exact decimal amounts: how argument values and caveat bounds become ``Decimal``.
 
-Arguments arrive as JSON-like values. An amount is accepted only when its value
-is unambiguous: ints exactly, finite floats by their shortest repr (so the
-JSON number 98.7 is Decimal('98.7'), not the binary double's expansion),
-``Decimal`` as is, and strings only in the ASCII grammar ``-?[0-9]+(\\.[0-9]+)?``.
-Booleans, NaN, infinities, underscores, exponents in strings, non-ASCII
-digits, and magnitudes beyond the caps below are refused, never coerced.
+Arguments arrive as JSON-like values. An argument is an amount only when it is
+a number: ints exactly, finite floats by their shortest repr (so the JSON
+number 98.7 is Decimal('98.7'), not the binary double's expansion), ``Decimal``
+as is. Text is never an amount, however it looks: ``"00123"`` may be an
+account identifier, and a numeric caveat that read it as 123 would also admit
+``"0123"`` and ``"123.000"``. Booleans, NaN, infinities and magnitudes beyond
+the caps below are refused, never coerced. Caveat *bounds* written by a person
+may be decimal strings in the ASCII grammar ``-?[0-9]+(\\.[0-9]+)?``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
+
+from ..errors import AmountError
 
 #: Digits allowed before the decimal point.
 MAX_INTEGER_DIGITS = 30
@@ -23,10 +27,6 @@ MAX_AMOUNT_CHARS = 64
 
 _ARG_GRAMMAR = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _CANONICAL_GRAMMAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?", re.ASCII)
-
-
-class AmountError(ValueError):
-    """A value is not an acceptable amount; the message says why in a few words."""
 
 
 _ZERO = Decimal(0)
@@ -59,7 +59,14 @@ def _bounded(value: Decimal) -> Decimal:
 
 
 def parse_amount(value: object) -> Decimal:
-    """The exact ``Decimal`` of an argument value; raise ``AmountError`` if it is none."""
+    """The exact ``Decimal`` of an argument value (a number, never text); raise ``AmountError`` if it is none."""
+    if isinstance(value, str):
+        raise AmountError("is text, not a number (numeric caveats accept JSON numbers only)")
+    return parse_number(value)
+
+
+def parse_number(value: object) -> Decimal:
+    """The exact ``Decimal`` of a number, or of decimal text in the ASCII grammar (caveat bounds)."""
     if isinstance(value, bool):
         raise AmountError("is a boolean, not an amount")
     if isinstance(value, int):
@@ -114,4 +121,4 @@ def coerce_bound(value: object) -> Decimal:
     """
     if isinstance(value, float):
         raise AmountError("must be an int, Decimal or decimal string, not a float")
-    return parse_amount(value)
+    return parse_number(value)

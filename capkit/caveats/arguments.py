@@ -5,7 +5,8 @@ denied (``arg_missing``); a value of the wrong type is denied (``arg_invalid``);
 a value outside the constraint is denied (``arg_not_allowed`` for sets and
 patterns, ``arg_out_of_range`` for numeric bounds). The text-valued kinds
 (Eq on text, OneOf on text, Prefix, PathUnder, Glob, Domain) also accept a
-JSON array argument and then require every element to pass.
+JSON array argument and then require every element to pass. The numeric
+kinds accept only numbers: text such as ``"500"`` is never an amount.
 
 Every kind takes an optional ``tool`` scope (JSON field ``for``): a tool name
 or glob. A scoped caveat constrains only calls of matching tools; calls of
@@ -16,56 +17,36 @@ leaves ``bank.balance`` free of an ``amount`` argument.)
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-import attrs
-
-from ..errors import InvalidCaveat
+from ..codes import Code
+from ..errors import AmountError, InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
-from ._fields import (
-    amount_field,
-    arg_name,
-    arg_values,
-    json_list,
-    quote,
-    scope_json,
-    show,
-    show_list,
-    sorted_text_set,
-    text,
-    text_set,
-    tool_scope,
+from ._fields import ARG, SCOPE, arg_values, show, show_list, texts_of
+from .amounts import coerce_bound, format_amount, parse_amount, parse_canonical_amount
+from .base import Amount, Call, Caveat, Choice, Failure, Spec, Text, caveat, field
+from .matching import (
+    ADDRESS_KINDS,
+    GlobPattern,
+    MatchError,
+    canonical_domain,
+    canonical_path,
+    domain_is_under,
+    host_of,
+    path_hazard,
+    path_is_under,
 )
-from .amounts import AmountError, amount_text, coerce_bound, format_amount, parse_amount
-from .base import Call, Caveat, Failure, build_validated
-from .matching import MatchError, canonical_domain, canonical_path, domain_is_under, glob_match, host_of, path_is_under
 
 
-def _bound(value: object, what: str) -> Decimal:
-    try:
-        return coerce_bound(value)
-    except AmountError as exc:
-        raise InvalidCaveat(f"{what} {exc}") from None
-
-
-def _amount_of(call: Call, arg: str) -> "Decimal | Failure":
+def amount_of(call: Call, arg: str) -> "Decimal | Failure":
+    """The exact amount of ``arg`` in ``call``, or the Failure that denies (missing, a list, not a number)."""
     values = arg_values(call, arg, lists=False)
     if isinstance(values, Failure):
         return values
     try:
         return parse_amount(values[0])
     except AmountError as exc:
-        return Failure("arg_invalid", f"{arg} {show(values[0])} {exc}")
-
-
-def _texts_of(call: Call, arg: str) -> "list[str] | Failure":
-    values = arg_values(call, arg, lists=True)
-    if isinstance(values, Failure):
-        return values
-    for value in values:
-        if not isinstance(value, str):
-            return Failure("arg_invalid", f"{arg} {show(value)} is not text; the grant constrains text")
-    return values
+        return Failure(Code.ARG_INVALID, f"{arg} {show(values[0])} {exc.message}")
 
 
 class ScopedCaveat(Caveat):
@@ -77,85 +58,84 @@ class ScopedCaveat(Caveat):
     __slots__ = ()
     tool: str | None
 
+    def _scope(self) -> GlobPattern | None:
+        return None if self.tool is None else self.memo("scope", lambda: GlobPattern(self.tool))
+
     def applies_to(self, tool: str) -> bool:
-        return self.tool is None or glob_match(self.tool, tool)
+        scope = self._scope()
+        return scope is None or scope.match(tool)
 
     def check(self, call: Call) -> Failure | None:
-        if self.tool is not None and not glob_match(self.tool, call.tool):
+        scope = self._scope()
+        if scope is not None and not scope.match(call.tool):
             return None
         return self._check(call)
 
     def _check(self, call: Call) -> Failure | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _scoped(self, out: dict[str, Any]) -> dict[str, Any]:
-        if self.tool is not None:
-            out["for"] = self.tool
-        return out
-
     def _scope_words(self) -> str:
         return "" if self.tool is None else f" (for tool {self.tool})"
-
-
-class _ArgumentCaveat(ScopedCaveat):
-    __slots__ = ()
-    json_optional: ClassVar[frozenset[str]] = frozenset({"for"})
 
 
 # ------------------------------------------------------------------ equality
 
 
-@attrs.frozen(init=False)
-class Eq(_ArgumentCaveat):
-    """``arg`` must equal ``value``: text exactly (code points), a number exactly (Decimal), or a boolean."""
+class TypedValue(Spec):
+    """A value that is text (``s``), an exact number (``n``) or a boolean (``b``): exactly one of the three."""
 
-    arg: str
-    value: "str | Decimal | bool"
-    tool: str | None = None
+    def __init__(self, what: str) -> None:
+        self.what = what
 
-    kind: ClassVar[str] = "eq"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "b", "for"})
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset({"s", "n", "b"})
 
-    def __init__(self, arg: str, value: "str | int | Decimal | bool", *, tool: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+    @property
+    def required_keys(self) -> frozenset[str]:
+        return frozenset()
+
+    def convert(self, value: Any, limits: Limits) -> Any:
         if isinstance(value, bool):
-            typed: "str | Decimal | bool" = value
-        elif isinstance(value, str):
-            typed = text(value, "eq value", limits)
-        else:
-            typed = _bound(value, "eq value")
-        self.__attrs_init__(arg_name(arg), typed, tool_scope(tool))
+            return value
+        if isinstance(value, str):
+            return Text("s", self.what).convert(value, limits)
+        if isinstance(value, (int, Decimal)):
+            return Amount("n", self.what).convert(value, limits)
+        raise InvalidCaveat(f"{self.what} must be text, an int, a Decimal or a boolean, not {type(value).__name__}")
 
-    def to_json(self) -> dict[str, Any]:
-        if isinstance(self.value, bool):
-            return self._scoped({"k": self.kind, "arg": self.arg, "b": self.value})
-        if isinstance(self.value, str):
-            return self._scoped({"k": self.kind, "arg": self.arg, "s": self.value})
-        return self._scoped({"k": self.kind, "arg": self.arg, "n": format_amount(self.value)})
+    def dump(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, bool):
+            return {"b": value}
+        if isinstance(value, str):
+            return {"s": value}
+        return {"n": format_amount(value)}
 
-    def encode(self) -> bytes:
-        arg, scope = quote(self.arg), scope_json(self.tool)
-        if isinstance(self.value, bool):
-            return ('{"arg":%s,"b":%s,%s"k":"eq"}' % (arg, "true" if self.value else "false", scope)).encode()
-        if isinstance(self.value, str):
-            return ('{"arg":%s,%s"k":"eq","s":%s}' % (arg, scope, quote(self.value))).encode()
-        return ('{"arg":%s,%s"k":"eq","n":"%s"}' % (arg, scope, amount_text(self.value))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Eq":
-        present = [f for f in ("s", "n", "b") if f in obj]
+    def load(self, obj: Mapping[str, Any], limits: Limits) -> Any:
+        present = [key for key in ("s", "n", "b") if key in obj]
         if len(present) != 1:
             raise InvalidCaveat("eq needs exactly one of s, n, b")
-        field = present[0]
-        scope = tool_scope(obj.get("for"))
-        if field == "b":
-            if not isinstance(obj["b"], bool):
-                raise InvalidCaveat("eq b must be a boolean")
-            return build_validated(cls, arg_name(obj["arg"]), obj["b"], scope)
-        if field == "n":
-            return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["n"], "eq n"), scope)
-        return build_validated(cls, arg_name(obj["arg"]), text(obj["s"], "eq value", limits), scope)
+        key = present[0]
+        value = obj[key]
+        if key == "b" and not isinstance(value, bool):
+            raise InvalidCaveat("eq b must be a boolean")
+        if key == "s" and not isinstance(value, str):
+            raise InvalidCaveat("eq s must be a string")
+        if key == "n":
+            return Amount("n", self.what).from_json(value, limits)
+        return value
+
+
+@caveat("eq")
+class Eq(ScopedCaveat):
+    """``arg`` must equal ``value``: text exactly (code points), a number exactly (Decimal), or a boolean."""
+
+    arg: str = field(ARG)
+    value: "str | Decimal | bool" = field(TypedValue("eq value"))
+    tool: str | None = field(SCOPE, default=None)
+
+    def __init__(self, arg: str, value: "str | int | Decimal | bool", *, tool: str | None = None) -> None:
+        self._init(arg=arg, value=value, tool=tool)
 
     def _check(self, call: Call) -> Failure | None:
         if isinstance(self.value, bool):
@@ -163,101 +143,119 @@ class Eq(_ArgumentCaveat):
             if isinstance(values, Failure):
                 return values
             if values[0] is not self.value:
-                return Failure("arg_not_allowed", f"{self.arg} is {show(values[0])}, must be {show(self.value)}")
+                return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} is {show(values[0])}, must be {show(self.value)}")
             return None
         if isinstance(self.value, str):
-            texts = _texts_of(call, self.arg)
+            texts = texts_of(call, self.arg)
             if isinstance(texts, Failure):
                 return texts
             for value in texts:
                 if value != self.value:
-                    return Failure("arg_not_allowed", f"{self.arg} is {show(value)}, must be {show(self.value)}")
+                    return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} is {show(value)}, must be {show(self.value)}")
             return None
-        amount = _amount_of(call, self.arg)
+        amount = amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
         if amount != self.value:
-            return Failure("arg_not_allowed", f"{self.arg} is {show(amount)}, must be {show(self.value)}")
+            return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} is {show(amount)}, must be {show(self.value)}")
         return None
 
     def describe(self) -> str:
         return f"{self.arg} must be {show(self.value)}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class OneOf(_ArgumentCaveat):
+class TypedSet(Spec):
+    """A non-empty set of text (``s``, sorted by code point) or of exact numbers (``n``, sorted by value)."""
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset({"s", "n"})
+
+    @property
+    def required_keys(self) -> frozenset[str]:
+        return frozenset()
+
+    def convert(self, value: Any, limits: Limits) -> Any:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise InvalidCaveat(f"one_of values must be a list, not {type(value).__name__}; "
+                                'pass OneOf("arg", ["a", "b"])')
+        items = list(value)
+        if items and all(isinstance(v, Decimal) or (isinstance(v, int) and not isinstance(v, bool)) for v in items):
+            amounts = sorted({Amount("n", "one_of value").convert(v, limits) for v in items})
+            if len(amounts) > limits.max_set_items:
+                raise InvalidCaveat(f"one_of values have more than {limits.max_set_items} members")
+            return tuple(amounts)
+        if not all(isinstance(v, str) for v in items):
+            raise InvalidCaveat("one_of values must all be text, or all be numbers (int or Decimal)")
+        texts = sorted({Text("s", "one_of value").convert(v, limits) for v in items})
+        if not texts:
+            raise InvalidCaveat("one_of values must not be empty")
+        if len(texts) > limits.max_set_items:
+            raise InvalidCaveat(f"one_of values have more than {limits.max_set_items} members")
+        return tuple(texts)
+
+    def dump(self, value: Any) -> dict[str, Any]:
+        if isinstance(value[0], Decimal):
+            return {"n": [format_amount(v) for v in value]}
+        return {"s": list(value)}
+
+    def load(self, obj: Mapping[str, Any], limits: Limits) -> Any:
+        if ("s" in obj) == ("n" in obj):
+            raise InvalidCaveat("one_of needs exactly one of s, n")
+        key = "s" if "s" in obj else "n"
+        items = obj[key]
+        if type(items) is not list or not items:
+            raise InvalidCaveat(f"one_of {key} must be a non-empty list")
+        if key == "n":
+            try:
+                return [parse_canonical_amount(v) for v in items]
+            except AmountError as exc:
+                raise InvalidCaveat(f"one_of n {exc.message}") from None
+        if not all(isinstance(v, str) for v in items):
+            raise InvalidCaveat("one_of s must list strings")
+        return items
+
+
+@caveat("one_of")
+class OneOf(ScopedCaveat):
     """``arg`` must be one of ``values``: all text (exact) or all numbers (Decimal)."""
 
-    arg: str
-    values: "tuple[str, ...] | tuple[Decimal, ...]"
-    tool: str | None = None
-
-    kind: ClassVar[str] = "one_of"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg"})
-    json_optional: ClassVar[frozenset[str]] = frozenset({"s", "n", "for"})
+    arg: str = field(ARG)
+    values: "tuple[str, ...] | tuple[Decimal, ...]" = field(TypedSet())
+    tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, arg: str, values: "Iterable[str] | Iterable[int | Decimal | str]", *, numbers: bool = False,
-                 tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        """``values`` are text unless ``numbers`` is true or every value is an int or Decimal."""
-        if isinstance(values, (str, bytes)):
-            raise InvalidCaveat("one_of values must be a list, not one string")
-        items = list(values)
-        if items and all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in items):
-            numbers = True
-        if numbers:
-            amounts = sorted({_bound(v, "one_of value") for v in items})
-            if not amounts:
-                raise InvalidCaveat("one_of values must not be empty")
-            if len(amounts) > limits.max_set_items:
-                raise InvalidCaveat(f"one_of values has more than {limits.max_set_items} members")
-            typed: "tuple[str, ...] | tuple[Decimal, ...]" = tuple(amounts)
-        else:
-            typed = text_set(items, "one_of value", limits)
-        self.__attrs_init__(arg_name(arg), typed, tool_scope(tool))
+                 tool: str | None = None) -> None:
+        """``values`` are text, or numbers when every value is an int or Decimal (or ``numbers`` is true:
+        then decimal strings such as ``"12.50"`` are read as numbers)."""
+        if numbers and not isinstance(values, (str, bytes)) and isinstance(values, Iterable):
+            try:
+                values = [coerce_bound(v) for v in values]
+            except AmountError as exc:
+                raise InvalidCaveat(f"one_of value {exc.message}") from None
+        self._init(arg=arg, values=values, tool=tool)
 
     @property
     def numeric(self) -> bool:
         """True when the values are numbers."""
         return isinstance(self.values[0], Decimal)
 
-    def to_json(self) -> dict[str, Any]:
-        if self.numeric:
-            return self._scoped({"k": self.kind, "arg": self.arg,
-                                 "n": [format_amount(v) for v in self.values]})  # type: ignore[arg-type]
-        return self._scoped({"k": self.kind, "arg": self.arg, "s": list(self.values)})
-
-    def encode(self) -> bytes:
-        arg, scope = quote(self.arg), scope_json(self.tool)
-        if self.numeric:
-            items = ",".join('"%s"' % amount_text(v) for v in self.values)  # type: ignore[arg-type]
-            return ('{"arg":%s,%s"k":"one_of","n":[%s]}' % (arg, scope, items)).encode()
-        items = ",".join(map(quote, self.values))  # type: ignore[arg-type]
-        return ('{"arg":%s,%s"k":"one_of","s":[%s]}' % (arg, scope, items)).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "OneOf":
-        if ("s" in obj) == ("n" in obj):
-            raise InvalidCaveat("one_of needs exactly one of s, n")
-        scope = tool_scope(obj.get("for"))
-        if "n" in obj:
-            amounts = [amount_field(v, "one_of n") for v in json_list(obj["n"], "one_of n")]
-            return cls(obj["arg"], amounts, numbers=True, tool=scope, limits=limits)
-        return build_validated(cls, arg_name(obj["arg"]), sorted_text_set(obj["s"], "one_of value", limits), scope)
-
     def _check(self, call: Call) -> Failure | None:
         if self.numeric:
-            amount = _amount_of(call, self.arg)
+            amount = amount_of(call, self.arg)
             if isinstance(amount, Failure):
                 return amount
             if amount not in self.values:
-                return Failure("arg_not_allowed", f"{self.arg} {show(amount)} is not one of {show_list(self.values)}")
+                return Failure(Code.ARG_NOT_ALLOWED,
+                               f"{self.arg} {show(amount)} is not one of {show_list(self.values)}")
             return None
-        texts = _texts_of(call, self.arg)
+        texts = texts_of(call, self.arg)
         if isinstance(texts, Failure):
             return texts
+        members = self.memo("set", lambda: frozenset(self.values))
         for value in texts:
-            if value not in self.values:
-                return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not one of {show_list(self.values)}")
+            if value not in members:
+                return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} {show(value)} is not one of {show_list(self.values)}")
         return None
 
     def describe(self) -> str:
@@ -267,121 +265,77 @@ class OneOf(_ArgumentCaveat):
 # ------------------------------------------------------------ numeric bounds
 
 
-@attrs.frozen(init=False)
-class Max(_ArgumentCaveat):
+@caveat("max")
+class Max(ScopedCaveat):
     """``arg`` must be a number at most ``max`` (inclusive)."""
 
-    arg: str
-    max: Decimal
-    tool: str | None = None
-
-    kind: ClassVar[str] = "max"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "max"})
+    arg: str = field(ARG)
+    max: Decimal = field(Amount("max", "max"))
+    tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, arg: str, max: "int | Decimal | str", *, tool: str | None = None) -> None:  # noqa: A002
-        self.__attrs_init__(arg_name(arg), _bound(max, "max"), tool_scope(tool))
-
-    def to_json(self) -> dict[str, Any]:
-        return self._scoped({"k": self.kind, "arg": self.arg, "max": format_amount(self.max)})
-
-    def encode(self) -> bytes:
-        return ('{"arg":%s,%s"k":"max","max":"%s"}'
-                % (quote(self.arg), scope_json(self.tool), amount_text(self.max))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Max":
-        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["max"], "max"), tool_scope(obj.get("for")))
+        self._init(arg=arg, max=max, tool=tool)
 
     def _check(self, call: Call) -> Failure | None:
-        amount = _amount_of(call, self.arg)
+        amount = amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
         if amount > self.max:
-            return Failure("arg_out_of_range", f"{self.arg} {show(amount)} exceeds max {show(self.max)}")
+            return Failure(Code.ARG_OUT_OF_RANGE, f"{self.arg} {show(amount)} exceeds max {show(self.max)}")
         return None
 
     def describe(self) -> str:
         return f"{self.arg} at most {show(self.max)}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class Min(_ArgumentCaveat):
+@caveat("min")
+class Min(ScopedCaveat):
     """``arg`` must be a number at least ``min`` (inclusive)."""
 
-    arg: str
-    min: Decimal
-    tool: str | None = None
-
-    kind: ClassVar[str] = "min"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min"})
+    arg: str = field(ARG)
+    min: Decimal = field(Amount("min", "min"))
+    tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, arg: str, min: "int | Decimal | str", *, tool: str | None = None) -> None:  # noqa: A002
-        self.__attrs_init__(arg_name(arg), _bound(min, "min"), tool_scope(tool))
-
-    def to_json(self) -> dict[str, Any]:
-        return self._scoped({"k": self.kind, "arg": self.arg, "min": format_amount(self.min)})
-
-    def encode(self) -> bytes:
-        return ('{"arg":%s,%s"k":"min","min":"%s"}'
-                % (quote(self.arg), scope_json(self.tool), amount_text(self.min))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Min":
-        return build_validated(cls, arg_name(obj["arg"]), amount_field(obj["min"], "min"), tool_scope(obj.get("for")))
+        self._init(arg=arg, min=min, tool=tool)
 
     def _check(self, call: Call) -> Failure | None:
-        amount = _amount_of(call, self.arg)
+        amount = amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
         if amount < self.min:
-            return Failure("arg_out_of_range", f"{self.arg} {show(amount)} is below min {show(self.min)}")
+            return Failure(Code.ARG_OUT_OF_RANGE, f"{self.arg} {show(amount)} is below min {show(self.min)}")
         return None
 
     def describe(self) -> str:
         return f"{self.arg} at least {show(self.min)}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class Range(_ArgumentCaveat):
+@caveat("range")
+class Range(ScopedCaveat):
     """``arg`` must be a number with ``min <= arg <= max``."""
 
-    arg: str
-    min: Decimal
-    max: Decimal
-    tool: str | None = None
-
-    kind: ClassVar[str] = "range"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "min", "max"})
+    arg: str = field(ARG)
+    max: Decimal = field(Amount("max", "range max"))
+    min: Decimal = field(Amount("min", "range min"))
+    tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, arg: str, min: "int | Decimal | str", max: "int | Decimal | str",  # noqa: A002
                  *, tool: str | None = None) -> None:
-        low, high = _bound(min, "range min"), _bound(max, "range max")
-        if low > high:
-            raise InvalidCaveat("range min is greater than its max")
-        self.__attrs_init__(arg_name(arg), low, high, tool_scope(tool))
+        self._init(arg=arg, min=min, max=max, tool=tool)
 
-    def to_json(self) -> dict[str, Any]:
-        return self._scoped({"k": self.kind, "arg": self.arg, "min": format_amount(self.min),
-                             "max": format_amount(self.max)})
-
-    def encode(self) -> bytes:
-        return ('{"arg":%s,%s"k":"range","max":"%s","min":"%s"}'
-                % (quote(self.arg), scope_json(self.tool), amount_text(self.max), amount_text(self.min))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Range":
-        return cls(obj["arg"], amount_field(obj["min"], "range min"), amount_field(obj["max"], "range max"),
-                   tool=tool_scope(obj.get("for")))
+    def _validate(self) -> None:
+        if self.min > self.max:
+            raise InvalidCaveat(f"range min {format_amount(self.min)} is greater than its max "
+                                f"{format_amount(self.max)}: it would allow nothing")
 
     def _check(self, call: Call) -> Failure | None:
-        amount = _amount_of(call, self.arg)
+        amount = amount_of(call, self.arg)
         if isinstance(amount, Failure):
             return amount
         if not self.min <= amount <= self.max:
-            return Failure(
-                "arg_out_of_range",
-                f"{self.arg} {show(amount)} is outside the range {show(self.min)} to {show(self.max)}",
-            )
+            return Failure(Code.ARG_OUT_OF_RANGE,
+                           f"{self.arg} {show(amount)} is outside the range {show(self.min)} to {show(self.max)}")
         return None
 
     def describe(self) -> str:
@@ -391,31 +345,21 @@ class Range(_ArgumentCaveat):
 # ---------------------------------------------------------- text constraints
 
 
-class _TextCaveat(_ArgumentCaveat):
-    """A caveat whose single ``value`` field constrains a text argument element-wise."""
+class TextCaveat(ScopedCaveat):
+    """A caveat whose ``value`` constrains a text argument element-wise, examining each value's text."""
 
     __slots__ = ()
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "v"})
+    examines_text = True
     arg: str
     value: str
 
-    def to_json(self) -> dict[str, Any]:
-        return self._scoped({"k": self.kind, "arg": self.arg, "v": self.value})
-
-    def encode(self) -> bytes:
-        return ('{"arg":%s,%s"k":"%s","v":%s}'
-                % (quote(self.arg), scope_json(self.tool), self.kind, quote(self.value))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "_TextCaveat":
-        return cls(obj["arg"], obj["v"], tool=tool_scope(obj.get("for")), limits=limits)  # type: ignore[call-arg]
-
     def _check(self, call: Call) -> Failure | None:
-        texts = _texts_of(call, self.arg)
+        texts = texts_of(call, self.arg)
         if isinstance(texts, Failure):
             return texts
+        work = call.work
         for value in texts:
-            failure = self._check_one(value)
+            failure = work.charge(value, self, self.arg) or self._check_one(value)
             if failure is not None:
                 return failure
         return None
@@ -424,115 +368,137 @@ class _TextCaveat(_ArgumentCaveat):
         raise NotImplementedError
 
 
-@attrs.frozen(init=False)
-class Prefix(_TextCaveat):
-    """``arg`` must start with ``value`` (exact code points, no normalization)."""
+def _refused(arg: str, value: str, why: str) -> Failure:
+    return Failure(Code.ARG_NOT_ALLOWED, f"{arg} {show(value)} is refused: it {why}")
 
-    arg: str
-    value: str
-    tool: str | None = None
 
-    kind: ClassVar[str] = "prefix"
+@caveat("prefix")
+class Prefix(TextCaveat):
+    """``arg`` must start with ``value`` (exact code points, no normalization).
 
-    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.__attrs_init__(arg_name(arg), text(value, "prefix", limits), tool_scope(tool))
+    A value with a ``.`` or ``..`` segment, a backslash, or a character that
+    normalizes to one is refused: ``/srv/docs/../../etc`` starts with
+    ``/srv/docs/`` but a tool reading it as a path goes elsewhere.
+    """
+
+    arg: str = field(ARG)
+    value: str = field(Text("v", "prefix"))
+    tool: str | None = field(SCOPE, default=None)
+
+    def __init__(self, arg: str, value: str, *, tool: str | None = None) -> None:
+        self._init(arg=arg, value=value, tool=tool)
 
     def _check_one(self, value: str) -> Failure | None:
         if not value.startswith(self.value):
-            return Failure("arg_not_allowed", f"{self.arg} {show(value)} does not start with {show(self.value)}")
+            return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} {show(value)} does not start with {show(self.value)}")
+        hazard = path_hazard(value)
+        if hazard is not None:
+            return _refused(self.arg, value, hazard)
         return None
 
     def describe(self) -> str:
         return f"{self.arg} starts with {show(self.value)}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class PathUnder(_TextCaveat):
+@caveat("path_under")
+class PathUnder(TextCaveat):
     """``arg`` must be a path equal to or inside ``value``, compared lexically after normalization.
 
     Absolute and relative paths never match each other; ``..`` segments,
     backslashes, control and confusable characters deny (see ``matching.split_path``).
     """
 
-    arg: str
-    value: str
-    tool: str | None = None
+    arg: str = field(ARG)
+    value: str = field(Text("v", "path_under base", canonical_path))
+    tool: str | None = field(SCOPE, default=None)
 
-    kind: ClassVar[str] = "path_under"
-
-    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        text(value, "path_under base", limits)
-        try:
-            base = canonical_path(value)
-        except MatchError as exc:
-            raise InvalidCaveat(f"path_under base: {exc}") from None
-        self.__attrs_init__(arg_name(arg), base, tool_scope(tool))
+    def __init__(self, arg: str, value: str, *, tool: str | None = None) -> None:
+        self._init(arg=arg, value=value, tool=tool)
 
     def _check_one(self, value: str) -> Failure | None:
         try:
             under = path_is_under(value, self.value)
         except MatchError as exc:
-            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is refused: {exc}")
+            return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} {show(value)} is refused: {exc.message}")
         if not under:
-            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not under {self.value}")
+            return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} {show(value)} is not under {self.value}")
         return None
 
     def describe(self) -> str:
         return f"{self.arg} is a path under {self.value}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class Glob(_TextCaveat):
-    """``arg`` must match the glob ``value`` (``*`` any run of characters, ``?`` one character)."""
+def _glob_pattern(value: str) -> str:
+    GlobPattern(value)  # refuses '***' and '**/**'
+    return value
 
-    arg: str
-    value: str
-    tool: str | None = None
 
-    kind: ClassVar[str] = "glob"
+@caveat("glob")
+class Glob(TextCaveat):
+    """``arg`` must match the glob ``value``: ``*`` any run without ``/``, ``**`` any depth, ``?`` one character.
 
-    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.__attrs_init__(arg_name(arg), text(value, "glob pattern", limits), tool_scope(tool))
+    A value with a ``.`` or ``..`` segment or a backslash is refused, as for ``Prefix``.
+    """
+
+    arg: str = field(ARG)
+    value: str = field(Text("v", "glob pattern", _glob_pattern))
+    tool: str | None = field(SCOPE, default=None)
+
+    def __init__(self, arg: str, value: str, *, tool: str | None = None) -> None:
+        self._init(arg=arg, value=value, tool=tool)
 
     def _check_one(self, value: str) -> Failure | None:
-        if not glob_match(self.value, value):
-            return Failure("arg_not_allowed", f"{self.arg} {show(value)} does not match {show(self.value)}")
+        pattern: GlobPattern = self.memo("glob", lambda: GlobPattern(self.value))
+        if not pattern.match(value):
+            return Failure(Code.ARG_NOT_ALLOWED, f"{self.arg} {show(value)} does not match {show(self.value)}")
+        hazard = path_hazard(value)
+        if hazard is not None:
+            return _refused(self.arg, value, hazard)
         return None
 
     def describe(self) -> str:
         return f"{self.arg} matches {show(self.value)}" + self._scope_words()
 
 
-@attrs.frozen(init=False)
-class Domain(_TextCaveat):
-    """``arg`` (an email address, URL or host name) must be at ``value`` or a subdomain of it.
+_KIND_WORDS = {"email": "an email address", "url": "a URL", "host": "a host name"}
 
-    Hosts are compared as lowercase IDNA A-labels, so case, trailing dots and
-    Unicode spellings are normalized; ``evil-example.com`` is not under ``example.com``.
+
+@caveat("domain")
+class Domain(TextCaveat):
+    """``arg`` holds an address of the stated ``kind`` whose host is ``value`` or a subdomain of it.
+
+    ``kind`` says what the argument is: ``"email"`` (a plain address,
+    ``local@host``), ``"url"`` (``scheme://host/...``, no user information) or
+    ``"host"`` (a bare host name). A value that is not of that kind is refused,
+    never guessed from its shape. Hosts are compared as lowercase IDNA A-labels,
+    so case, trailing dots and Unicode spellings are normalized;
+    ``evil-example.com`` is not under ``example.com``; IP addresses are never domains.
     """
 
-    arg: str
-    value: str
-    tool: str | None = None
+    address_kind: str = field(Choice("a", "domain kind", ADDRESS_KINDS))
+    arg: str = field(ARG)
+    value: str = field(Text("v", "domain", canonical_domain))
+    tool: str | None = field(SCOPE, default=None)
 
-    kind: ClassVar[str] = "domain"
-
-    def __init__(self, arg: str, value: str, *, tool: str | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        text(value, "domain", limits)
-        try:
-            domain = canonical_domain(value)
-        except MatchError as exc:
-            raise InvalidCaveat(f"domain: {exc}") from None
-        self.__attrs_init__(arg_name(arg), domain, tool_scope(tool))
+    def __init__(self, arg: str, value: str, *, kind: str, tool: str | None = None) -> None:
+        self._init(address_kind=kind, arg=arg, value=value, tool=tool)
 
     def _check_one(self, value: str) -> Failure | None:
         try:
-            host = host_of(value)
+            host = host_of(value, self.address_kind)
         except MatchError as exc:
-            return Failure("arg_invalid", f"{self.arg} {show(value)} is refused: {exc}")
+            return Failure(Code.ARG_INVALID,
+                           f"{self.arg} {show(value)} is refused: as {_KIND_WORDS[self.address_kind]} it "
+                           f"{exc.message}")
         if not domain_is_under(host, self.value):
-            return Failure("arg_not_allowed", f"{self.arg} {show(value)} is not at {self.value} or a subdomain of it")
+            return Failure(Code.ARG_NOT_ALLOWED,
+                           f"{self.arg} {show(value)} is not at {self.value} or a subdomain of it")
         return None
 
     def describe(self) -> str:
-        return f"{self.arg} is an address at {self.value} (or a subdomain)" + self._scope_words()
+        return (f"{self.arg} is {_KIND_WORDS[self.address_kind]} at {self.value} (or a subdomain)"
+                + self._scope_words())
+
+
+__all__ = ["Domain", "Eq", "Glob", "Max", "Min", "OneOf", "PathUnder", "Prefix", "Range", "ScopedCaveat",
+           "TextCaveat", "amount_of", "coerce_bound"]

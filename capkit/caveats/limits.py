@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
-import attrs
-
-from ..errors import InvalidCaveat
-from ..limits import DEFAULT_LIMITS, Limits
-from ..timefmt import TimeFormatError, parse_duration
-from ._fields import amount_field, arg_name, arg_values, quote, scope_json, show, tool_scope
-from .amounts import AmountError, amount_text, coerce_bound, parse_amount
-from .arguments import ScopedCaveat
-from .base import Call, Failure, build_validated
+from ..codes import Code
+from ..errors import InvalidCaveat, TimeFormatError
+from ..limits import Limits
+from ..timefmt import parse_duration
+from ._fields import ARG, SCOPE, show
+from .arguments import ScopedCaveat, amount_of
+from .base import Amount, Call, Failure, Integer, Spec, caveat, field
 
 CALENDAR = ("day", "week", "month")
 #: Longest rolling window: a year.
@@ -78,19 +76,24 @@ def rolling_seconds(window: "int | str | None") -> int | None:
     return window if isinstance(window, int) else None
 
 
-def _window_json(window: "int | str | None") -> str:
-    if window is None:
-        return ""
-    return ',"w":%d' % window if isinstance(window, int) else ',"w":' + quote(window)
+class WindowSpec(Spec):
+    """The optional window (JSON ``w``): seconds, or a calendar period name."""
+
+    key = "w"
+    required = False
+
+    def convert(self, value: Any, limits: Limits) -> Any:
+        return parse_window(value)
+
+    def from_json(self, value: Any, limits: Limits) -> Any:
+        if isinstance(value, str) and value not in CALENDAR:
+            raise InvalidCaveat("a window name is day, week or month")
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise InvalidCaveat("a window is an integer number of seconds or day, week, month")
+        return value
 
 
-def _window_field(obj: Mapping[str, Any]) -> "int | str | None":
-    if "w" not in obj:
-        return None
-    value = obj["w"]
-    if isinstance(value, str) and value not in CALENDAR:
-        raise InvalidCaveat("a window name is day, week or month")
-    return parse_window(value)
+WINDOW = WindowSpec()
 
 
 class _Metered(ScopedCaveat):
@@ -98,63 +101,38 @@ class _Metered(ScopedCaveat):
 
     __slots__ = ()
     metered: ClassVar[bool] = True
-    json_optional: ClassVar[frozenset[str]] = frozenset({"w", "for"})
+    #: True if an explicit "nothing was spent" gives the room back (budgets); call limits count attempts.
+    refundable: ClassVar[bool] = False
 
 
-@attrs.frozen(init=False)
+@caveat("budget")
 class Budget(_Metered):
     """The sum of ``arg`` over allowed calls stays at most ``cap`` (per ``window``); amounts are exact.
 
-    Each call's amount must be a non-negative amount. Spends are reserved when
-    a call is allowed and committed or released when the tool finishes.
+    Each call's amount must be a non-negative number. Spends are reserved when
+    a call is allowed and committed when the tool finishes; they are given back
+    only if the tool backend says explicitly that nothing was spent.
     """
 
-    arg: str
-    cap: Decimal
-    window: "int | str | None"
-    tool: str | None = None
+    arg: str = field(ARG)
+    cap: Decimal = field(Amount("cap", "budget cap", minimum=Decimal(0)))
+    window: "int | str | None" = field(WINDOW, default=None)
+    tool: str | None = field(SCOPE, default=None)
 
-    kind: ClassVar[str] = "budget"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"arg", "cap"})
+    refundable: ClassVar[bool] = True
 
     def __init__(self, arg: str, cap: "int | Decimal | str", window: "int | str | None" = None, *,
                  tool: str | None = None) -> None:
-        try:
-            bound = coerce_bound(cap)
-        except AmountError as exc:
-            raise InvalidCaveat(f"budget cap {exc}") from None
-        if bound < 0:
-            raise InvalidCaveat("a budget cap must not be negative")
-        self.__attrs_init__(arg_name(arg), bound, parse_window(window), tool_scope(tool))
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"k": self.kind, "arg": self.arg, "cap": amount_text(self.cap)}
-        if self.window is not None:
-            out["w"] = self.window
-        return self._scoped(out)
-
-    def encode(self) -> bytes:
-        return ('{"arg":%s,"cap":"%s",%s"k":"budget"%s}' % (quote(self.arg), amount_text(self.cap),
-                                                           scope_json(self.tool), _window_json(self.window))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "Budget":
-        cap = amount_field(obj["cap"], "budget cap")
-        if cap < 0:
-            raise InvalidCaveat("a budget cap must not be negative")
-        return build_validated(cls, arg_name(obj["arg"]), cap, _window_field(obj), tool_scope(obj.get("for")))
+        self._init(arg=arg, cap=cap, window=window, tool=tool)
 
     def amount(self, call: Call) -> "Decimal | Failure":
         """What this call spends, or the Failure that denies it before any state is touched."""
-        values = arg_values(call, self.arg, lists=False)
-        if isinstance(values, Failure):
-            return values
-        try:
-            amount = parse_amount(values[0])
-        except AmountError as exc:
-            return Failure("arg_invalid", f"{self.arg} {show(values[0])} {exc}")
+        amount = amount_of(call, self.arg)
+        if isinstance(amount, Failure):
+            return amount
         if amount < 0:
-            return Failure("arg_out_of_range", f"{self.arg} {show(amount)} is negative; a budget counts spends of 0 or more")
+            return Failure(Code.ARG_OUT_OF_RANGE,
+                           f"{self.arg} {show(amount)} is negative; a budget counts spends of 0 or more")
         return amount
 
     def _check(self, call: Call) -> Failure | None:
@@ -165,41 +143,20 @@ class Budget(_Metered):
         return f"{self.arg} at most {show(self.cap)} {describe_window(self.window)} (cumulative)" + self._scope_words()
 
 
-@attrs.frozen(init=False)
+@caveat("calls")
 class CallLimit(_Metered):
-    """At most ``n`` allowed calls (per ``window``)."""
+    """At most ``n`` allowed calls (per ``window``). Every allowed call counts, whatever its outcome."""
 
-    n: int
-    window: "int | str | None"
-    tool: str | None = None
-
-    kind: ClassVar[str] = "calls"
-    json_fields: ClassVar[frozenset[str]] = frozenset({"n"})
+    n: int = field(Integer("n", "a call limit", 0, MAX_CALLS))
+    window: "int | str | None" = field(WINDOW, default=None)
+    tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, n: int, window: "int | str | None" = None, *, tool: str | None = None) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CALLS:
-            raise InvalidCaveat(f"a call limit is an integer from 0 to {MAX_CALLS}")
-        self.__attrs_init__(n, parse_window(window), tool_scope(tool))
+        self._init(n=n, window=window, tool=tool)
 
     @property
     def cap(self) -> Decimal:
         return Decimal(self.n)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"k": self.kind, "n": self.n}
-        if self.window is not None:
-            out["w"] = self.window
-        return self._scoped(out)
-
-    def encode(self) -> bytes:
-        return ('{%s"k":"calls","n":%d%s}' % (scope_json(self.tool), self.n, _window_json(self.window))).encode()
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> "CallLimit":
-        n = obj["n"]
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CALLS:
-            raise InvalidCaveat(f"a call limit is an integer from 0 to {MAX_CALLS}")
-        return build_validated(cls, n, _window_field(obj), tool_scope(obj.get("for")))
 
     def amount(self, call: Call) -> Decimal:
         return _ONE

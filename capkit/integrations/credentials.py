@@ -18,8 +18,15 @@ from ..holder import AgentKey, Proof
 from ..invocation import Invocation
 from ..token import Token
 
+#: The prefix of every ``_meta`` key capkit reads or writes (a reverse-DNS prefix, as MCP's naming rules ask).
+META_PREFIX = "dev.capkit/"
 #: Where capkit's token and proof travel in an MCP request's ``_meta``.
-META_KEY = "capkit"
+META_KEY = META_PREFIX + "credentials"
+#: Where a denial's decision (codes, caveats, hops) travels in a tool error result's ``_meta``.
+DECISION_META = META_PREFIX + "decision"
+#: A tool result whose ``_meta`` holds this key with the value ``"nothing_spent"`` gives its budget room back.
+OUTCOME_META = META_PREFIX + "outcome"
+NOTHING_SPENT = "nothing_spent"
 
 _current: contextvars.ContextVar["Credentials | None"] = contextvars.ContextVar("capkit_credentials", default=None)
 

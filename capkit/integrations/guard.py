@@ -10,8 +10,10 @@ The call's arguments (bound to the function's signature, defaults applied)
 are the invocation's arguments. The credentials come from the keyword-only
 argument ``capkit`` (a ``Credentials``), else from ``acting_as``; never from
 the tool's other arguments, which a model fills. A denial raises
-``AuthorizationDenied`` carrying the decision, and the body does not run; a
-body that raises releases the call's reservation, one that returns commits it.
+``AuthorizationDenied`` carrying the decision, and the body does not run.
+What the call reserved is committed whatever the body does (returns, raises:
+the outcome is not known), except when it raises ``capkit.errors.NothingSpent``,
+which gives its budget room back (call limits still count).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Callable, TypeVar
 from ..errors import AuthorizationDenied, CapkitError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, call_of, run_allowed
+from ._boundary import authorize_async, call_of, run_allowed, run_allowed_sync
 from .credentials import Credentials, current_credentials
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,8 +69,10 @@ def guard(verifier: Verifier, *, tool: str | None = None, audience: str | None =
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             invocation, token, proof = prepare(args, kwargs)
-            with verifier.authorized(token, invocation, proof):
-                return fn(*args, **kwargs)
+            decision = verifier.authorize(token, invocation, proof)
+            if not decision.allowed:
+                raise AuthorizationDenied(decision)
+            return run_allowed_sync(verifier, decision, lambda: fn(*args, **kwargs))
 
         return guarded  # type: ignore[return-value]
 

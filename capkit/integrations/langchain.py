@@ -6,10 +6,11 @@
 
 The credentials come from ``config["configurable"]["capkit"]``, which the
 application sets and the model never writes. Every call is authorized with
-the tool's input as arguments; a denial becomes a ``ToolException`` whose
+the tool's input as LangChain validated it against the wrapped tool's schema
+(what the wrapped tool receives); a denial becomes a ``ToolException`` whose
 text lists every reason (returned to the model as the tool's output, since
-``handle_tool_error`` is on); the wrapped tool raising releases the call's
-reservation, returning commits it.
+``handle_tool_error`` is on). The call's spend is committed whatever the
+wrapped tool does, unless it raises ``NothingSpent``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import ConfigDict
 from ..errors import CapkitError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, denial_text, run_allowed
+from ._boundary import authorize_async, denial_text, run_allowed, run_allowed_sync
 from .credentials import Credentials
 
 
@@ -63,13 +64,8 @@ class CapkitTool(BaseTool):
         decision = self.verifier.authorize(token, invocation, proof)
         if not decision.allowed:
             raise ToolException(denial_text(decision))
-        try:
-            result = self.wrapped.invoke(kwargs, config=_without_callbacks(config))
-        except BaseException:
-            self.verifier.complete(decision, ok=False)  # the tool failed: give the reservation back
-            raise
-        self.verifier.complete(decision, ok=True)
-        return result
+        return run_allowed_sync(self.verifier, decision,
+                                lambda: self.wrapped.invoke(kwargs, config=_without_callbacks(config)))
 
     async def _arun(self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any) -> Any:
         invocation, token, proof = self._invocation(kwargs, config)

@@ -1,45 +1,93 @@
-"""The official MCP SDK (``mcp>=2.3,<3``): server middleware and a client helper.
+"""The official MCP SDK (``mcp>=2.3,<3``): server middleware and client helpers.
 
 Server::
 
     from mcp.server.mcpserver import MCPServer
-    server = MCPServer("bank", middleware=[CapkitMiddleware(verifier, audience="bank-mcp")])
+    server = MCPServer("bank")
+    protect(server, verifier, audience="bank-mcp")     # or middleware=[CapkitMiddleware(..., server=server)]
 
-Every ``tools/call`` must carry ``params._meta.capkit = {"token": ..., "proof": ...}``.
-The middleware builds the invocation from the tool name, its arguments and
-the server's audience, asks the verifier, and then:
+Every request except the handshake (``initialize``, ``ping``,
+``server/discover``, ``logging/setLevel``) and notifications must carry
+``params._meta["dev.capkit/credentials"] = {"token": ..., "proof": ...}``
+(specs/SPEC.md §18.1). What each request is authorized as:
 
-* no token, or a ``capkit`` entry that is not a token: a protocol error with
-  code ``TOKEN_MISSING`` (4401) or ``TOKEN_MALFORMED`` (4400), outside the
-  JSON-RPC and MCP reserved ranges;
-* a policy denial: a tool error result whose text lists every reason (what a
-  model can act on; never a secret), with the decision under ``_meta.capkit``;
-* allowed: the ``capkit`` entry is removed from the request before the tool
-  sees it; the tool runs; its reservation is committed, or released if the
-  tool failed (an error result or an exception).
+* ``tools/call``: the tool ``params.name`` with ``params.arguments``;
+* every other method (``resources/read``, ``prompts/get``,
+  ``completion/complete``, ``resources/subscribe``, and whatever the SDK adds):
+  the tool ``mcp:METHOD`` with the request's params (without ``_meta``) as its
+  arguments, so a grant states them like any tool:
+  ``Tools("mcp:resources/read")``, ``Prefix("uri", "bank://statements/")``;
+* listings (``tools/list``, ``resources/list``, ``resources/templates/list``,
+  ``prompts/list``) that carry credentials: the token, holder proof, time and
+  audience are checked (``Verifier.authorize_listing``) and the result shows
+  only what the token grants. A listing without credentials shows everything
+  (it grants nothing: every call needs a token; hosts list before they call)
+  unless the middleware is built with ``anonymous_listings=False``.
+
+The arguments decided on are the arguments the handler receives: the
+middleware runs the server's own validation of the request and refuses
+(``INVALID_PARAMS``) one it would transform (a JSON string parsed into a
+list, ``"5"`` coerced to 5), since nobody authorized the transformed value.
+
+* no token, or a credentials entry that is not a token: a protocol error with
+  code ``TOKEN_MISSING`` (4401) or ``TOKEN_MALFORMED`` (4400);
+* a policy denial of a tool call: a tool error result whose text lists every
+  reason (what a model can act on; never a secret), with the decision under
+  ``_meta["dev.capkit/decision"]``; of any other request: protocol error
+  ``DENIED`` (4403) carrying the same decision;
+* allowed: capkit's ``_meta`` entries are removed before the handler sees the
+  request; the call's reservation is committed once it finishes, whatever
+  its outcome, unless the result's ``_meta["dev.capkit/outcome"]`` is
+  ``"nothing_spent"`` (then its budget room is given back).
 
 Client: ``await call_tool(client, "transfer", args, credentials)`` sends the
-token and a fresh proof computed over exactly ``args``.
+token and a fresh proof computed over exactly ``args``; ``await
+list_tools(client, credentials)`` lists what the token grants.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, Mapping
 
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
+from ..caveats import Call
+from ..codes import Code
 from ..errors import CapkitError, MalformedToken
 from ..invocation import Invocation
 from ..token import Token
-from ..verifier import Verifier
-from ._boundary import authorize_async, denial_text, run_allowed
-from .credentials import META_KEY, Credentials
+from ..verifier import VerifiedChain, Verifier
+from ._boundary import (
+    authorize_async,
+    denial_text,
+    in_thread,
+    run_allowed,
+    store_does_io,
+    transformed_arguments,
+)
+from .credentials import DECISION_META, META_KEY, META_PREFIX, NOTHING_SPENT, OUTCOME_META, Credentials
 
 #: Application error codes (JSON-RPC reserves -32768..-32000; MCP uses that range too).
 TOKEN_MISSING = 4401
 TOKEN_MALFORMED = 4400
+DENIED = 4403
+INVALID_PARAMS = -32602
+#: Requests that reach no server data or action: the handshake and liveness.
+PASS_THROUGH = frozenset({"initialize", "ping", "server/discover", "logging/setLevel"})
+#: Listings, and the key of the items each lists.
+LISTINGS = {"tools/list": "tools", "resources/list": "resources", "resources/templates/list": "resourceTemplates",
+            "prompts/list": "prompts"}
+#: The tool name a non-tool request is authorized as.
+METHOD_TOOL_PREFIX = "mcp:"
+_LEGACY_META_KEY = "capkit"
+
+
+def method_tool(method: str) -> str:
+    """The tool name a request of ``method`` is authorized as: ``mcp:resources/read``."""
+    return METHOD_TOOL_PREFIX + method
 
 
 def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[str, str | None]:
@@ -50,11 +98,15 @@ def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[st
     """
     entry = meta.get(META_KEY) if isinstance(meta, Mapping) else None
     if entry is None:
-        raise MCPError(code=TOKEN_MISSING, message="this tool requires a capkit token in _meta.capkit")
+        hint = ""
+        if isinstance(meta, Mapping) and _LEGACY_META_KEY in meta:
+            hint = f" (the key is now {META_KEY!r}, not {_LEGACY_META_KEY!r})"
+        raise MCPError(code=TOKEN_MISSING, message=f"this server requires a capkit token in _meta[{META_KEY!r}]"
+                                                   + hint)
     if not isinstance(entry, Mapping) or not isinstance(entry.get("token"), str) or not (
             entry.get("proof") is None or isinstance(entry.get("proof"), str)) or set(entry) - {"token", "proof"}:
         raise MCPError(code=TOKEN_MALFORMED,
-                       message="_meta.capkit must be an object with a token (text) and an optional proof (text)")
+                       message=f"_meta[{META_KEY!r}] must be an object with a token (text) and an optional proof (text)")
     try:
         if verifier is None:
             Token.parse(entry["token"])
@@ -67,46 +119,184 @@ def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[st
     return entry["token"], entry.get("proof")
 
 
+def _has_credentials(meta: object) -> bool:
+    return isinstance(meta, Mapping) and (META_KEY in meta or _LEGACY_META_KEY in meta)
+
+
 def without_credentials(meta: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``meta`` without the capkit entry (what the tool may see)."""
+    """``meta`` without capkit's entries (what the handler may see)."""
     if meta is None:
         return None
-    return {k: v for k, v in meta.items() if k != META_KEY}
+    return {k: v for k, v in meta.items() if not (isinstance(k, str) and (k.startswith(META_PREFIX)
+                                                                         or k == _LEGACY_META_KEY))}
 
 
 def denial_result(decision: Any) -> CallToolResult:
     """The tool error result of a policy denial."""
     return CallToolResult(content=[TextContent(type="text", text=denial_text(decision))], is_error=True,
-                          _meta={META_KEY: {"denied": decision.to_json()}})
+                          _meta={DECISION_META: decision.to_json()})
 
 
-def _failed(result: Any) -> bool:
+def denial_error(decision: Any) -> MCPError:
+    """The protocol error of a denied request that is not a tool call."""
+    return MCPError(code=DENIED, message=denial_text(decision), data={DECISION_META: decision.to_json()})
+
+
+def nothing_spent(result: Any) -> bool:
+    """True if a tool result says, in its ``_meta``, that the call spent nothing."""
     if isinstance(result, Mapping):
-        return bool(result.get("isError") or result.get("is_error"))
-    return bool(getattr(result, "is_error", False))
+        meta = result.get("_meta") or result.get("meta")
+    else:
+        meta = getattr(result, "meta", None)
+    return isinstance(meta, Mapping) and meta.get(OUTCOME_META) == NOTHING_SPENT
+
+
+def _arguments_of(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "_meta"}
 
 
 class CapkitMiddleware:
-    """Server middleware: authorize every ``tools/call`` (see the module docstring)."""
+    """Server middleware: authorize every request that reaches data or actions (see the module docstring).
 
-    def __init__(self, verifier: Verifier, *, audience: str | None = None) -> None:
+    ``server`` is the ``MCPServer`` (or low-level ``Server``) it protects: its
+    own validation is what tells which arguments a handler receives. Without
+    it every request that has params is refused (the middleware cannot know).
+    """
+
+    def __init__(self, verifier: Verifier, *, audience: str | None = None, server: Any = None,
+                 anonymous_listings: bool = True) -> None:
+        if not isinstance(verifier, Verifier):
+            raise CapkitError("CapkitMiddleware needs a capkit Verifier")
         self.verifier = verifier
         self.audience = audience
+        self.server = server
+        self.anonymous_listings = anonymous_listings
+
+    # ------------------------------------------------------------ what runs
+
+    def _lowlevel(self) -> Any:
+        server = self.server
+        return getattr(server, "_lowlevel_server", server)
+
+    def _transformed(self, method: str, params: Mapping[str, Any]) -> list[str] | None:
+        """Names of the arguments the handler would receive transformed; None if that cannot be known."""
+        server = self.server
+        if server is None:
+            return None
+        if method == "tools/call":
+            arguments = params.get("arguments") or {}
+            if not isinstance(arguments, Mapping):
+                return ["arguments"]
+            manager = getattr(server, "_tool_manager", None)
+            if manager is None:  # a low-level server: handlers receive the arguments as sent
+                return []
+            tool = manager.get_tool(params.get("name"))
+            if tool is None:
+                return []  # the server answers "unknown tool" without running anything
+            try:
+                validated = tool.fn_metadata.validate_arguments(dict(arguments))
+            except Exception:
+                return []  # the server refuses these arguments itself; nothing runs
+            return transformed_arguments(arguments, validated)
+        lowlevel = self._lowlevel()
+        entry = lowlevel.get_request_handler(method) if hasattr(lowlevel, "get_request_handler") else None
+        if entry is None:
+            return []  # method not found: the server runs nothing
+        try:
+            typed = entry.params_type.model_validate(dict(params), by_name=False)
+        except Exception:
+            return []  # invalid params: the server refuses them itself
+        seen = typed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return transformed_arguments(_arguments_of(params), _arguments_of(seen))
+
+    async def _decide(self, token: str, invocation: Invocation, proof: str | None, *, listing: bool) -> Any:
+        if not listing:
+            return await authorize_async(self.verifier, token, invocation, proof)
+        if store_does_io(self.verifier):
+            return await in_thread(self.verifier.authorize_listing, token, invocation, proof)
+        return self.verifier.authorize_listing(token, invocation, proof)
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        if ctx.method != "tools/call":
+        method = ctx.method
+        if ctx.request_id is None or method in PASS_THROUGH:  # notifications and the handshake
             return await call_next(ctx)
         params = dict(ctx.params or {})
+        listing = method in LISTINGS
+        if listing and self.anonymous_listings and not _has_credentials(params.get("_meta")):
+            return await call_next(ctx)
         token, proof = read_credentials(params.get("_meta"), self.verifier)
-        arguments = params.get("arguments") or {}
-        invocation = Invocation(params.get("name"), arguments, self.audience)  # type: ignore[arg-type]
-        decision = await authorize_async(self.verifier, token, invocation, proof)
+        if method == "tools/call":
+            name = params.get("name")
+            arguments = params.get("arguments") or {}
+            invocation = Invocation(name if isinstance(name, str) else "", arguments, self.audience)
+        else:
+            invocation = Invocation(method_tool(method), _arguments_of(params), self.audience)
+        changed = self._transformed(method, params)
+        if changed is None:
+            raise MCPError(code=INVALID_PARAMS, message="capkit cannot tell which arguments this server's handler "
+                                                       "receives: build the middleware with server=..., or use "
+                                                       "capkit.integrations.mcp.protect(server, verifier)")
+        if changed:
+            raise MCPError(code=INVALID_PARAMS,
+                           message=f"capkit refuses argument(s) {', '.join(changed)}: the server would hand the tool "
+                                   "other values than the call holds (send them in the form the tool receives)")
+        decision = await self._decide(token, invocation, proof, listing=listing)
         if not decision.allowed:
-            return denial_result(decision)
+            if method == "tools/call":
+                return denial_result(decision)
+            raise denial_error(decision)
         params["_meta"] = without_credentials(params.get("_meta"))
         stripped = dataclasses.replace(ctx, params=params, meta=without_credentials(ctx.meta))
+        if listing:
+            result = await call_next(stripped)
+            return self._filtered(method, result, token)
         return await run_allowed(self.verifier, decision, lambda: call_next(stripped),
-                                 succeeded=lambda result: not _failed(result))
+                                 nothing_spent=nothing_spent)
+
+    # --------------------------------------------------------------- listings
+
+    def _filtered(self, method: str, result: Any, token: str) -> Any:
+        """A listing result with only the items the token grants."""
+        verified = self.verifier.verify_chain(token)  # cached: authorize_listing just verified it
+        key = LISTINGS[method]
+        if isinstance(result, Mapping):
+            items = result.get(key)
+            if not isinstance(items, list):
+                return result
+            return {**result, key: [item for item in items if self._visible(method, verified, item)]}
+        attribute = {"tools": "tools", "resources": "resources", "resourceTemplates": "resource_templates",
+                     "prompts": "prompts"}[key]
+        items = getattr(result, attribute, None)
+        if not isinstance(items, list) or not hasattr(result, "model_copy"):
+            return result
+        kept = [item for item in items if self._visible(method, verified, item)]
+        return result.model_copy(update={attribute: kept})
+
+    def _visible(self, method: str, verified: VerifiedChain, item: Any) -> bool:
+        def field(name: str) -> Any:
+            return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+        if method == "tools/list":
+            name = field("name")
+            return isinstance(name, str) and verified.grants_tool(name)
+        if method == "resources/templates/list":
+            return verified.grants_tool(method_tool("resources/read"))
+        if method == "resources/list":
+            tool, args = method_tool("resources/read"), {"uri": str(field("uri"))}
+        else:
+            tool, args = method_tool("prompts/get"), {"name": field("name")}
+        if not verified.grants_tool(tool):
+            return False
+        failures = verified.check(Call(tool, args, self.audience, time.time()))
+        return all(f.code == Code.ARG_MISSING for f in failures) if method == "prompts/list" else not failures
+
+
+def protect(server: Any, verifier: Verifier, *, audience: str | None = None,
+            anonymous_listings: bool = True) -> CapkitMiddleware:
+    """Put capkit in front of every request ``server`` (an ``MCPServer`` or low-level ``Server``) handles."""
+    middleware = CapkitMiddleware(verifier, audience=audience, server=server, anonymous_listings=anonymous_listings)
+    server.middleware.append(middleware)
+    return middleware
 
 
 async def call_tool(client: Any, name: str, arguments: dict[str, Any], credentials: Credentials,
@@ -114,3 +304,15 @@ async def call_tool(client: Any, name: str, arguments: dict[str, Any], credentia
     """Call ``name`` through an MCP ``Client``, ``ClientSession`` or ``fastmcp.Client`` with the token and a fresh proof."""
     meta = {**kwargs.pop("meta", {}), **credentials.meta(name, arguments)}
     return await client.call_tool(name, arguments, meta=meta, **kwargs)
+
+
+async def list_tools(client: Any, credentials: Credentials, **kwargs: Any) -> Any:
+    """List the tools the token grants, through an MCP ``Client`` (the listing carries the token and a proof)."""
+    meta = {**kwargs.pop("meta", {}), **credentials.meta(method_tool("tools/list"), {})}
+    return await client.list_tools(meta=meta, **kwargs)
+
+
+async def read_resource(client: Any, uri: str, credentials: Credentials, **kwargs: Any) -> Any:
+    """Read a resource through an MCP ``Client`` with the token and a proof over ``{"uri": uri}``."""
+    meta = {**kwargs.pop("meta", {}), **credentials.meta(method_tool("resources/read"), {"uri": uri})}
+    return await client.read_resource(uri, meta=meta, **kwargs)

@@ -5,13 +5,16 @@ which never reaches the model: pass a ``Credentials``, or any object with a
 ``capkit`` attribute (or mapping key) holding one.
 
 * ``capkit_function_tool(fn, verifier)`` — a function tool with ``fn``'s name,
-  docstring and JSON schema whose every call is authorized first; a denial is
-  returned to the model as text listing every reason; ``fn`` raising releases
-  the reservation, returning commits it.
+  docstring and JSON schema whose every call is authorized first, with the
+  arguments ``fn`` is called with (after the SDK's validation); a denial is
+  returned to the model as text listing every reason; the spend is committed
+  whatever ``fn`` does, unless it raises ``NothingSpent``.
 * ``capkit_tool_input_guardrail(verifier)`` — a tool input guardrail for
-  existing function tools: a denial rejects the call with the reasons. (A
-  guardrail cannot see the tool's outcome, so an allowed call's budget spend
-  is committed at once.)
+  existing function tools: a denial rejects the call with the reasons. A
+  guardrail sees the model's argument text, not what the tool is called with,
+  so it refuses a tool whose schema is not strict and arguments whose JSON
+  types differ from the tool's schema (its validation would transform them).
+  It cannot see the tool's outcome, so an allowed call's spend is committed at once.
 * ``capkit_tool_meta_resolver()`` — for an MCP server's ``tool_meta_resolver``:
   attaches the token and a fresh proof over the exact arguments sent, for a
   server protected by ``capkit.integrations.mcp``.
@@ -27,10 +30,11 @@ from agents import FunctionTool, RunContextWrapper, ToolGuardrailFunctionOutput,
 from agents.tool_context import ToolContext
 
 from .. import strictjson
-from ..errors import CapkitError
+from ..errors import CapkitError, StrictJSONError
 from ..invocation import Invocation
 from ..verifier import Verifier
-from ._boundary import authorize_async, call_of, complete_async, denial_text, run_allowed
+from ._boundary import authorize_async, call_of, denial_text, run_allowed, settle_async
+from ._schema import type_problem
 from .credentials import Credentials
 
 
@@ -81,20 +85,36 @@ def capkit_tool_input_guardrail(verifier: Verifier, *, audience: str | None = No
         credentials = credentials_from(context.context)
         try:  # strict: the SDK parses the same text again for the tool, and must not read it differently
             args = strictjson.loads(context.tool_arguments or "{}")
-        except strictjson.StrictJSONError:
+        except StrictJSONError:
             args = None
         if not isinstance(args, dict):
             return ToolGuardrailFunctionOutput.reject_content(
                 "capkit denied this call: the arguments are not one unambiguous JSON object")
+        problem = _untransformed(data, context.tool_name, args)
+        if problem is not None:
+            return ToolGuardrailFunctionOutput.reject_content(f"capkit denied this call: {problem}")
         invocation = Invocation(context.tool_name, args, audience or credentials.audience)
         token, proof = credentials.present(invocation.tool, args)
         decision = await authorize_async(verifier, token, invocation, proof)
         if not decision.allowed:
             return ToolGuardrailFunctionOutput.reject_content(denial_text(decision), output_info=decision.to_json())
-        await complete_async(verifier, decision, ok=True)
+        await settle_async(verifier, decision, spent=True)
         return ToolGuardrailFunctionOutput.allow(output_info=decision.to_json())
 
     return ToolInputGuardrail(guardrail_function=check, name="capkit")
+
+
+def _untransformed(data: Any, tool_name: str, args: dict[str, Any]) -> str | None:
+    """Why the tool could receive other values than ``args`` (so the guardrail cannot vouch for them), or None."""
+    agent = getattr(data, "agent", None)
+    tools = [t for t in getattr(agent, "tools", []) or [] if getattr(t, "name", None) == tool_name]
+    if len(tools) != 1 or not isinstance(tools[0], FunctionTool):
+        return f"the tool {tool_name} is not one function tool of this agent, so its arguments cannot be checked"
+    tool = tools[0]
+    if not tool.strict_json_schema:
+        return (f"the tool {tool_name} has a non-strict schema, so its validation may change the arguments after "
+                "authorization; use strict_json_schema=True or capkit_function_tool")
+    return type_problem(args, tool.params_json_schema)
 
 
 def capkit_tool_meta_resolver() -> Callable[[Any], dict[str, Any]]:

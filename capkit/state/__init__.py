@@ -27,6 +27,7 @@ from .types import (
     StateRequest,
     StateResult,
     StoreUnavailable,
+    UnsafeStore,
     Usage,
     family_of,
 )
@@ -44,10 +45,12 @@ class Store(Protocol):
         """Atomically: refuse revoked hops and replayed nonces, then reserve every meter or none."""
 
     def commit(self, reservation: Reservation, now: float) -> bool:
-        """Make a reservation a committed spend; False if it was already released (lease ran out)."""
+        """Make a reservation a final spend (also one whose lease ran out); False if it was released."""
 
-    def release(self, reservation: Reservation, now: float) -> bool:
-        """Give a reservation's room back (the tool failed); False if it was not still reserved."""
+    def release(self, reservation: Reservation, now: float, *, keep_attempts: bool = True) -> bool:
+        """Nothing was spent: give back the refundable room (budgets, not call limits); False if not still open.
+
+        With ``keep_attempts=False`` the call was never made: call limits are given back too."""
 
     def revoke(self, hop_id: str, reason: str | None, now: float) -> None:
         """Deny the token with this hop id, and every token derived from it, from now on."""
@@ -99,6 +102,7 @@ __all__ = [
     "StateResult",
     "Store",
     "StoreUnavailable",
+    "UnsafeStore",
     "Usage",
     "family_of",
     "open_store",

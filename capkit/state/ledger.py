@@ -4,13 +4,19 @@
 
 1. any hop id revoked: answer ``revoked`` (no writes);
 2. the proof nonce already recorded and unexpired: answer ``replayed``;
-3. release reservations whose lease has run out: every one on the call's
-   meters, and up to 100 others (so abandoned ones never pile up);
+3. reservations whose lease has run out *lapse*: they are committed, never
+   released (the call they allowed may have run: authority is never given
+   back on an ambiguous outcome); every one on the call's meters, and up to
+   100 others (so abandoned ones never pile up);
 4. age out entries older than each rolling window;
 5. every meter must fit: ``in use + amount <= cap``; otherwise answer
    ``exceeded`` listing every meter that does not (no reservation is written);
 6. record the nonce, the reservation and one entry per meter, and add each
    amount to its meter's total.
+
+``commit`` makes a reservation final. ``release`` is the tool backend saying
+explicitly that nothing was spent: it gives back the *refundable* entries
+(budgets) and keeps the others (call limits count attempts) as spent.
 
 The store provides the primitives (``LedgerTx``) and the transaction.
 """
@@ -31,8 +37,7 @@ class LedgerTx(Protocol):
     def nonce_live(self, family: str, nonce: bytes, now: float) -> bool: ...
     def put_nonce(self, family: str, nonce: bytes, expires_at: float, now: float) -> None: ...
     def stale_reservations(self, meter_keys: list[str], now: float) -> list[str]: ...
-    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal]]: ...
-    def retire_entries(self, reservation_id: str) -> None: ...
+    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal, bool]]: ...
     def aged_entries(self, meter_key: str, cutoff: float) -> list[tuple[str, Decimal]]: ...
     def retire_entry(self, reservation_id: str, meter_key: str) -> None: ...
     def total(self, meter_key: str) -> Decimal: ...
@@ -40,7 +45,7 @@ class LedgerTx(Protocol):
     def reservation_state(self, reservation_id: str) -> str | None: ...
     def set_state(self, reservation_id: str, state: str) -> None: ...
     def insert_reservation(self, reservation_id: str, family: str, at: float, expires_at: float,
-                           entries: list[tuple[str, Decimal, bool]]) -> None: ...
+                           entries: list[tuple[str, Decimal, bool, bool]]) -> None: ...
 
 
 def migration_steps(found: int, known: int, store: str) -> range:
@@ -63,18 +68,23 @@ def _subtract(tx: LedgerTx, entries: Iterable[tuple[str, Decimal]]) -> None:
         tx.set_total(meter, EXACT.subtract(tx.total(meter), amount))
 
 
-def release(tx: LedgerTx, reservation_id: str) -> bool:
-    """Give back a reservation's room if it is still only reserved; True if it was."""
+def release(tx: LedgerTx, reservation_id: str, keep_attempts: bool = True) -> bool:
+    """Nothing was spent: give back the refundable room of a reservation still open; True if it was open.
+
+    With ``keep_attempts=False`` (the call was never made at all) call limits are given back too.
+    """
     if tx.reservation_state(reservation_id) != "reserved":
         return False
-    _subtract(tx, tx.live_entries(reservation_id))
-    tx.retire_entries(reservation_id)
+    for meter, amount, refundable in tx.live_entries(reservation_id):
+        if refundable or not keep_attempts:
+            tx.set_total(meter, EXACT.subtract(tx.total(meter), amount))
+            tx.retire_entry(reservation_id, meter)
     tx.set_state(reservation_id, "released")
     return True
 
 
 def commit(tx: LedgerTx, reservation_id: str) -> bool:
-    """Turn a reservation into a committed spend; False if it was released (or never existed)."""
+    """Make a reservation a final spend; True if it is committed now (also if it had lapsed), False if released."""
     state = tx.reservation_state(reservation_id)
     if state == "committed":
         return True
@@ -95,7 +105,7 @@ def apply(tx: LedgerTx, request: StateRequest, now: float) -> StateResult:
     keys = [m.key for m in request.meters]
     if keys:
         for reservation_id in tx.stale_reservations(keys, now):
-            release(tx, reservation_id)
+            commit(tx, reservation_id)  # the lease ran out: the spend stands
         for meter in request.meters:
             if meter.window is not None:
                 aged = tx.aged_entries(meter.key, now - meter.window)
@@ -114,7 +124,7 @@ def apply(tx: LedgerTx, request: StateRequest, now: float) -> StateResult:
     if not keys:
         return StateResult()
     reservation_id = new_reservation_id()
-    entries = [(m.key, m.amount, m.window is not None) for m in request.meters]
+    entries = [(m.key, m.amount, m.window is not None, m.refundable) for m in request.meters]
     tx.insert_reservation(reservation_id, request.family, now, now + request.lease, entries)
     for meter in request.meters:
         tx.set_total(meter.key, EXACT.add(tx.total(meter.key), meter.amount))

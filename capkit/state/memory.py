@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections import OrderedDict
 from decimal import Decimal
 
 import attrs
@@ -21,12 +22,15 @@ from .types import EXACT, ZERO, Reservation, StateRequest, StateResult, Usage
 
 
 _NOTHING_TO_RESERVE = StateResult()
+#: Settled reservations whose final state is remembered after their records are folded away.
+SETTLED_MEMORY = 100_000
 
 
 @attrs.define
 class _Entry:
     amount: Decimal
     windowed: bool
+    refundable: bool = True
     live: bool = True
 
 
@@ -54,6 +58,7 @@ class MemoryStore:
         self._pending: dict[str, set[str]] = {}  # meter -> ids of reservations still only reserved
         self._leases: list[tuple[float, str]] = []  # heap of (lease expiry, reservation id)
         self._window: dict[str, list[tuple[float, str]]] = {}  # rolling meter -> heap of (at, reservation id)
+        self._settled: "OrderedDict[str, str]" = OrderedDict()  # final states of forgotten reservations
 
     # ------------------------------------------------------------ the Store API
 
@@ -72,18 +77,12 @@ class MemoryStore:
     def commit(self, reservation: Reservation, now: float) -> bool:
         with self._lock:
             done = ledger.commit(self, reservation.id)
-            record = self._records.get(reservation.id)
-            if done and record is not None:
-                for meter, entry in record.entries.items():
-                    if entry.live and not entry.windowed:  # fold it: it never ages out
-                        self._committed[meter] = EXACT.add(self._committed.get(meter, ZERO), entry.amount)
-                        entry.live = False  # still counted in the meter's total
-                self._forget_if_done(reservation.id)
+            self._forget_if_done(reservation.id)
             return done
 
-    def release(self, reservation: Reservation, now: float) -> bool:
+    def release(self, reservation: Reservation, now: float, *, keep_attempts: bool = True) -> bool:
         with self._lock:
-            done = ledger.release(self, reservation.id)
+            done = ledger.release(self, reservation.id, keep_attempts)
             self._forget_if_done(reservation.id)
             return done
 
@@ -101,10 +100,10 @@ class MemoryStore:
                     entry = record.entries.get(key)
                     if entry is None or not entry.live or (window is not None and record.at <= now - window):
                         continue
-                    if record.state == "committed":
-                        committed += entry.amount
-                    elif record.state == "reserved" and record.expires_at > now:
+                    if record.state == "reserved" and record.expires_at > now:
                         reserved += entry.amount
+                    else:  # committed, released (what was not refunded), or lapsed
+                        committed += entry.amount
                 out.append(Usage(key, committed, reserved))
             return out
 
@@ -124,6 +123,9 @@ class MemoryStore:
         record = self._records.get(reservation_id)
         if record is not None and record.state != "reserved" and not any(e.live for e in record.entries.values()):
             del self._records[reservation_id]
+            self._settled[reservation_id] = record.state  # a late commit still learns the outcome
+            if len(self._settled) > SETTLED_MEMORY:
+                self._settled.popitem(last=False)
 
     def revocation(self, hop_id: str) -> "tuple[bool, str | None]":
         if hop_id in self._revoked:
@@ -150,12 +152,8 @@ class MemoryStore:
                 swept += 1
         return sorted(stale)
 
-    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal]]:
-        return [(m, e.amount) for m, e in self._records[reservation_id].entries.items() if e.live]
-
-    def retire_entries(self, reservation_id: str) -> None:
-        for entry in self._records[reservation_id].entries.values():
-            entry.live = False
+    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal, bool]]:
+        return [(m, e.amount, e.refundable) for m, e in self._records[reservation_id].entries.items() if e.live]
 
     def aged_entries(self, meter_key: str, cutoff: float) -> list[tuple[str, Decimal]]:
         heap = self._window.get(meter_key, [])
@@ -169,7 +167,8 @@ class MemoryStore:
 
     def retire_entry(self, reservation_id: str, meter_key: str) -> None:
         self._records[reservation_id].entries[meter_key].live = False
-        self._forget_if_done(reservation_id)
+        if self._records[reservation_id].state != "reserved":
+            self._forget_if_done(reservation_id)
 
     def total(self, meter_key: str) -> Decimal:
         return self._totals.get(meter_key, ZERO)
@@ -179,21 +178,25 @@ class MemoryStore:
 
     def reservation_state(self, reservation_id: str) -> str | None:
         record = self._records.get(reservation_id)
-        return None if record is None else record.state
+        return self._settled.get(reservation_id) if record is None else record.state
 
     def set_state(self, reservation_id: str, state: str) -> None:
         record = self._records[reservation_id]
         if record.state == "reserved" and state != "reserved":
-            for meter in record.entries:
+            for meter, entry in record.entries.items():
                 self._pending.get(meter, set()).discard(reservation_id)
+                if entry.live and not entry.windowed:  # a final spend that never ages out: fold it
+                    self._committed[meter] = EXACT.add(self._committed.get(meter, ZERO), entry.amount)
+                    entry.live = False  # still counted in the meter's total
         record.state = state
+        self._forget_if_done(reservation_id)
 
     def insert_reservation(self, reservation_id: str, family: str, at: float, expires_at: float,
-                           entries: list[tuple[str, Decimal, bool]]) -> None:
-        self._records[reservation_id] = _Record("reserved", at, expires_at,
-                                                {m: _Entry(amount, windowed) for m, amount, windowed in entries})
+                           entries: list[tuple[str, Decimal, bool, bool]]) -> None:
+        self._records[reservation_id] = _Record("reserved", at, expires_at, {
+            m: _Entry(amount, windowed, refundable) for m, amount, windowed, refundable in entries})
         heapq.heappush(self._leases, (expires_at, reservation_id))
-        for meter, _, windowed in entries:
+        for meter, _, windowed, _ in entries:
             self._pending.setdefault(meter, set()).add(reservation_id)
             if windowed:
                 heapq.heappush(self._window.setdefault(meter, []), (at, reservation_id))

@@ -11,12 +11,21 @@ arithmetic (SQLite's own SUM would use floating point).
 process being killed; after a power loss the last transactions may be lost.
 Use ``?synchronous=full`` (slower: one fsync per transaction) or PostgreSQL
 where that matters.
+
+The file holds who spent what and which tokens are revoked, so it is guarded
+like a key file: created 0600 in a directory created 0700; an existing file
+must be a regular file (not a symbolic link) owned by this user with no
+access for group or others, in a directory nobody else can write to; and its
+schema must be exactly the one capkit creates (no extra tables, views or
+triggers), or the store is refused (``UnsafeStore``). A planted database with
+a trigger that deletes revocations as they are written is never used.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from contextlib import contextmanager
 from decimal import Decimal
@@ -25,9 +34,9 @@ from typing import Iterator
 
 from ..caveats.amounts import format_amount
 from . import ledger
-from .types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, Usage
+from .types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS = {
     1: [
@@ -43,7 +52,81 @@ _MIGRATIONS = {
         "CREATE INDEX nonces_by_expiry ON nonces (expires_at)",
         "CREATE TABLE revocations (id TEXT PRIMARY KEY, reason TEXT, revoked_at REAL NOT NULL)",
     ],
+    # Version 2: call limits are never refunded, so each entry says whether "nothing was spent" gives it back.
+    2: [
+        "ALTER TABLE entries ADD COLUMN refundable INTEGER NOT NULL DEFAULT 1",
+    ],
 }
+_SCHEMA_TABLE = "CREATE TABLE capkit_schema (version INTEGER NOT NULL)"
+
+
+def _expected_schema() -> set[tuple[str, str, str, str | None]]:
+    """The exact sqlite_master rows of a store created by this version (built in memory)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(_SCHEMA_TABLE)
+        for step in sorted(_MIGRATIONS):
+            for statement in _MIGRATIONS[step]:
+                db.execute(statement)
+        return set(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    finally:
+        db.close()
+
+
+def _check_directory(directory: Path) -> None:
+    """Refuse a directory that another user owns or that group or others can write to."""
+    try:
+        info = directory.stat()
+    except OSError as exc:
+        raise StoreUnavailable(f"the SQLite store's directory {directory} cannot be read: {exc.strerror}") from None
+    if os.name != "posix":  # pragma: no cover
+        return
+    if info.st_uid not in (os.getuid(), 0):
+        raise UnsafeStore(f"the SQLite store's directory {directory} belongs to another user; "
+                          "another user could replace the state file")
+    if stat.S_IMODE(info.st_mode) & 0o022 and not (info.st_mode & stat.S_ISVTX and info.st_uid == 0):
+        raise UnsafeStore(f"the SQLite store's directory {directory} can be written by group or others "
+                          f"(mode {stat.S_IMODE(info.st_mode):04o}); use a private directory: chmod 700 {directory}")
+
+
+def _check_file(path: Path) -> bool:
+    """Refuse a state file that is not private to this user; True if it exists."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreUnavailable(f"the SQLite store at {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeStore(f"the SQLite store at {path} is not a regular file (a symbolic link, FIFO or directory)")
+    if os.name == "posix":
+        if info.st_uid != os.getuid():
+            raise UnsafeStore(f"the SQLite store at {path} belongs to another user")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise UnsafeStore(f"the SQLite store at {path} is accessible by group or others (mode {mode:04o}); "
+                              f"it must be private: chmod 600 {path}")
+    return True
+
+
+def _prepare_path(path: Path) -> None:
+    """Create the directory (0700) and the file (0600) if missing; check both otherwise."""
+    directory = path.parent
+    if not directory.exists():
+        try:
+            directory.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the SQLite store's directory {directory}: {exc.strerror}") from None
+    _check_directory(directory)
+    if not _check_file(path):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+        except FileExistsError:
+            _check_file(path)  # another process created it meanwhile
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the SQLite store at {path}: {exc.strerror}") from None
 
 
 class SQLiteStore:
@@ -56,32 +139,57 @@ class SQLiteStore:
         self.url = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:///{self.path}"
         self._lock = threading.Lock()
         self._writes = 0
+        in_memory = self.path == Path(":memory:")
+        if not in_memory:
+            _prepare_path(self.path)
         try:
-            if self.path != Path(":memory:"):
-                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite store at {self.path} cannot be opened: {exc}") from exc
+        try:
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA trusted_schema = OFF")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"the SQLite store at {self.path} cannot be opened: {exc}") from None
+            self._db.close()
+            raise StoreUnavailable(f"the SQLite store at {self.path} cannot be opened: {exc}") from exc
+        except StoreUnavailable:
+            self._db.close()
+            raise
 
     # ---------------------------------------------------------------- plumbing
 
     def _migrate(self) -> None:
         with self._transaction() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS capkit_schema (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM capkit_schema").fetchone()
-            version = 0 if row is None else row[0]
+            objects = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+            if "capkit_schema" not in objects:
+                if objects:
+                    raise UnsafeStore(f"the SQLite file at {self.path} holds tables capkit did not create; "
+                                      "refusing to use it as a store")
+                db.execute(_SCHEMA_TABLE)
+            rows = db.execute("SELECT version FROM capkit_schema").fetchall()
+            if len(rows) > 1:
+                raise UnsafeStore(f"the SQLite store at {self.path} has a malformed schema version table")
+            version = 0 if not rows else rows[0][0]
+            if not isinstance(version, int):
+                raise UnsafeStore(f"the SQLite store at {self.path} has a malformed schema version")
             for step in ledger.migration_steps(version, SCHEMA_VERSION, "SQLite"):
                 for statement in _MIGRATIONS[step]:
                     db.execute(statement)
-            if row is None:
+            if not rows:
                 db.execute("INSERT INTO capkit_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             else:
                 db.execute("UPDATE capkit_schema SET version = ?", (SCHEMA_VERSION,))
+            found = set(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+            unexpected = found - _expected_schema()
+            if unexpected:
+                kind, name = sorted(unexpected)[0][:2]
+                raise UnsafeStore(f"the SQLite store at {self.path} has a {kind} {name!r} that capkit did not "
+                                  "create; a changed schema could silently drop revocations or nonces, so the "
+                                  "store is refused")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -101,7 +209,7 @@ class SQLiteStore:
                         db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
-                raise StoreUnavailable(f"the SQLite store failed: {exc}") from None
+                raise StoreUnavailable(f"the SQLite store at {self.path} failed: {exc}") from exc
 
     # ------------------------------------------------------------ the Store API
 
@@ -116,9 +224,9 @@ class SQLiteStore:
         with self._transaction() as db:
             return ledger.commit(_Tx(db), reservation.id)
 
-    def release(self, reservation: Reservation, now: float) -> bool:
+    def release(self, reservation: Reservation, now: float, *, keep_attempts: bool = True) -> bool:
         with self._transaction() as db:
-            return ledger.release(_Tx(db), reservation.id)
+            return ledger.release(_Tx(db), reservation.id, keep_attempts)
 
     def revoke(self, hop_id: str, reason: str | None, now: float) -> None:
         with self._transaction() as db:
@@ -135,10 +243,10 @@ class SQLiteStore:
                     "SELECT e.amount, r.state, r.expires_at FROM entries e JOIN reservations r"
                     " ON r.id = e.reservation WHERE e.meter = ? AND e.live = 1 AND e.at > ?", (key, cutoff))
                 for amount, state, expires_at in rows:
-                    if state == "committed":
-                        committed += Decimal(amount)
-                    elif state == "reserved" and expires_at > now:
+                    if state == "reserved" and expires_at > now:
                         reserved += Decimal(amount)
+                    else:  # committed, released (what was not refunded), or lapsed
+                        committed += Decimal(amount)
                 out.append(Usage(key, committed, reserved))
         return out
 
@@ -180,18 +288,14 @@ class _Tx:
             f" WHERE e.reservation = r.id AND e.meter IN ({marks})) ORDER BY 1", (now, now, *meter_keys))
         return [row[0] for row in rows]
 
-    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal]]:
-        rows = self.db.execute("SELECT meter, amount FROM entries WHERE reservation = ? AND live = 1",
+    def live_entries(self, reservation_id: str) -> list[tuple[str, Decimal, bool]]:
+        rows = self.db.execute("SELECT meter, amount, refundable FROM entries WHERE reservation = ? AND live = 1",
                                (reservation_id,))
-        return [(meter, Decimal(amount)) for meter, amount in rows]
-
-    def retire_entries(self, reservation_id: str) -> None:
-        self.db.execute("UPDATE entries SET live = 0 WHERE reservation = ?", (reservation_id,))
+        return [(meter, Decimal(amount), bool(refundable)) for meter, amount, refundable in rows]
 
     def aged_entries(self, meter_key: str, cutoff: float) -> list[tuple[str, Decimal]]:
-        rows = self.db.execute(
-            "SELECT e.reservation, e.amount FROM entries e JOIN reservations r ON r.id = e.reservation"
-            " WHERE e.meter = ? AND e.live = 1 AND e.at <= ? AND r.state != 'released'", (meter_key, cutoff))
+        rows = self.db.execute("SELECT reservation, amount FROM entries WHERE meter = ? AND live = 1 AND at <= ?",
+                               (meter_key, cutoff))
         return [(reservation_id, Decimal(amount)) for reservation_id, amount in rows]
 
     def retire_entry(self, reservation_id: str, meter_key: str) -> None:
@@ -214,9 +318,11 @@ class _Tx:
         self.db.execute("UPDATE reservations SET state = ? WHERE id = ?", (state, reservation_id))
 
     def insert_reservation(self, reservation_id: str, family: str, at: float, expires_at: float,
-                           entries: list[tuple[str, Decimal, bool]]) -> None:
+                           entries: list[tuple[str, Decimal, bool, bool]]) -> None:
         self.db.execute("INSERT INTO reservations (id, family, state, at, expires_at) VALUES (?, ?, 'reserved', ?, ?)",
                         (reservation_id, family, at, expires_at))
         self.db.executemany(
-            "INSERT INTO entries (reservation, meter, amount, at, windowed, live) VALUES (?, ?, ?, ?, ?, 1)",
-            [(reservation_id, meter, format_amount(amount), at, int(windowed)) for meter, amount, windowed in entries])
+            "INSERT INTO entries (reservation, meter, amount, at, windowed, live, refundable)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?)",
+            [(reservation_id, meter, format_amount(amount), at, int(windowed), int(refundable))
+             for meter, amount, windowed, refundable in entries])

@@ -6,17 +6,14 @@ from decimal import Context, Decimal, Inexact, Rounded
 
 import attrs
 
-from ..errors import CapkitError
+from ..errors import StoreUnavailable, UnsafeStore
+
+__all__ = ["EXACT", "ZERO", "Exceeded", "Meter", "Reservation", "StateRequest", "StateResult", "StoreUnavailable",
+           "UnsafeStore", "Usage", "family_of"]
 
 #: Exact decimal arithmetic for totals: any rounding raises instead of losing a cent.
 EXACT = Context(prec=120, traps=[Inexact, Rounded])
 ZERO = Decimal(0)
-
-
-class StoreUnavailable(CapkitError):
-    """The store could not be reached, timed out, or answered something unusable; calls are denied."""
-
-    code = "state_unavailable"
 
 
 @attrs.frozen
@@ -29,6 +26,9 @@ class Meter:
     amount: Decimal
     #: Rolling window in seconds: entries older than this stop counting. None: no rolling window.
     window: int | None
+    #: True if an explicit "nothing was spent" gives this amount back (budgets); False for call limits,
+    #: which count every allowed call whatever its outcome.
+    refundable: bool = True
 
 
 @attrs.frozen
@@ -49,7 +49,11 @@ class StateRequest:
 
 @attrs.frozen
 class Reservation:
-    """Room reserved for one allowed call, until committed, released, or its lease runs out."""
+    """Room reserved for one allowed call, until committed or released.
+
+    A reservation still open when its lease runs out *lapses*: it counts as
+    spent (the call may have run), never given back.
+    """
 
     id: str
     family: str

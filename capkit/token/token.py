@@ -15,7 +15,7 @@ import attrs
 
 from .. import _b64
 from ..caveats import REGISTRY, Caveat, Delegate, Holder, MaxDepth, Registry, UnknownCaveat
-from ..errors import InvalidCaveat, KeyringError, MalformedToken, TokenTooLarge
+from ..errors import BadDelegation, InvalidCaveat, KeyringError, MalformedToken, TokenTooLarge
 from ..limits import DEFAULT_LIMITS, Limits
 from . import binary, chain
 from .identifier import Identifier, location_problem
@@ -82,14 +82,14 @@ class Token:
         token's tail signature (after ``caveats``), ``to`` and the new hop number,
         so only the current holder can delegate, and only this token.
         """
-        from ..holder import DelegationError, delegation_message
+        from ..holder import delegation_message
         from ..publickey import PublicKey
 
         current = self.holder
         if current is None:
-            raise DelegationError("a bearer token has no holder to delegate it; mint it with a Holder caveat")
+            raise BadDelegation("a bearer token has no holder to delegate it; mint it with a Holder caveat")
         if holder_key.public_key != current:
-            raise DelegationError(
+            raise BadDelegation(
                 f"only the current holder (agent {current.fingerprint}) can delegate this token, "
                 f"not agent {holder_key.public_key.fingerprint}"
             )
@@ -97,7 +97,7 @@ class Token:
         hop = self.depth + 1
         limit = min((c.n for c in (*self.caveats, *caveats) if isinstance(c, MaxDepth)), default=None)
         if limit is not None and hop > limit:
-            raise DelegationError(f"the token allows at most {limit} delegation(s)")
+            raise BadDelegation(f"the token allows at most {limit} delegation(s)")
         narrowed = self.attenuate(*caveats, limits=limits) if caveats else self
         signature = holder_key.sign(delegation_message(narrowed.signature, to_key, hop))
         return narrowed.attenuate(Delegate(to_key, signature), limits=limits)
@@ -152,6 +152,17 @@ class Token:
         return cls(location, identifier, caveats, raw.caveats, raw.signature)
 
 
+def decode_header(raw: binary.RawMacaroon) -> "tuple[str, Identifier]":
+    """The location and identifier of a V2 macaroon; raise ``MalformedToken``."""
+    try:
+        location = raw.location.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedToken("token location is not UTF-8") from None
+    if location_problem(location) is not None:
+        raise MalformedToken("token location is not valid location text")
+    return location, Identifier.decode(raw.identifier)
+
+
 def decode_fields(
     raw: binary.RawMacaroon, limits: Limits = DEFAULT_LIMITS, registry: Registry = REGISTRY
 ) -> "tuple[str, Identifier, tuple[Caveat, ...]]":
@@ -160,13 +171,7 @@ def decode_fields(
     Raises ``MalformedToken`` for an invalid location or identifier; caveats
     that cannot be interpreted become ``UnknownCaveat`` values.
     """
-    try:
-        location = raw.location.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedToken("token location is not UTF-8") from None
-    if location_problem(location) is not None:
-        raise MalformedToken("token location is not valid location text")
-    identifier = Identifier.decode(raw.identifier)
+    location, identifier = decode_header(raw)
     decode = registry.decode
     return location, identifier, tuple([decode(c, limits) for c in raw.caveats])
 

@@ -36,7 +36,7 @@ from capkit.grant import Grant, parse_grant
 from capkit.timefmt import parse_instant
 
 from .errors import InputError
-from .values import list_value, split_scoped, typed_value
+from .values import list_value, number_value, split_scoped
 
 _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--holder",), dict(metavar="PUBKEY",
@@ -44,19 +44,29 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--max-depth",), dict(type=click.IntRange(0, 64), metavar="N", help="Allow at most N delegations.")),
     (("--tool", "tools"), dict(multiple=True, metavar="NAME",
                                help="Grant a tool by exact name or glob (bank.*). Repeat for several.")),
-    (("--eq", "eqs"), dict(multiple=True, metavar="ARG=VALUE",
-                           help="Argument must equal VALUE (text, number or true/false).")),
+    (("--eq", "eqs"), dict(multiple=True, metavar="ARG=TEXT",
+                           help="Argument must be exactly this text, as typed (00123 stays 00123).")),
+    (("--eq-number", "eq_numbers"), dict(multiple=True, metavar="ARG=N",
+                                         help="Argument must be the number N (exact decimal; text never matches).")),
+    (("--eq-bool", "eq_bools"), dict(multiple=True, metavar="ARG=true|false", help="Argument must be this boolean.")),
     (("--one-of", "one_ofs"), dict(multiple=True, metavar="ARG=V1,V2",
-                                   help="Argument must be one of the values (or a JSON array).")),
+                                   help="Argument must be one of these texts (or a JSON array of strings).")),
+    (("--one-of-numbers", "one_of_numbers"), dict(multiple=True, metavar="ARG=N1,N2",
+                                                  help="Argument must be one of these numbers.")),
     (("--max", "maxes"), dict(multiple=True, metavar="ARG=N", help="Amount at most N (exact decimal).")),
     (("--min", "mins"), dict(multiple=True, metavar="ARG=N", help="Amount at least N.")),
     (("--range", "ranges"), dict(multiple=True, metavar="ARG=LOW..HIGH", help="Amount between LOW and HIGH.")),
     (("--prefix", "prefixes"), dict(multiple=True, metavar="ARG=TEXT", help="Text must start with TEXT.")),
     (("--path-under", "paths_under"), dict(multiple=True, metavar="ARG=DIR",
                                            help="Path must be DIR or inside it ('..' refused).")),
-    (("--glob", "globs"), dict(multiple=True, metavar="ARG=PATTERN", help="Text must match PATTERN (* and ?).")),
-    (("--domain", "domains"), dict(multiple=True, metavar="ARG=DOMAIN",
-                                   help="Email address or URL must be at DOMAIN or a subdomain.")),
+    (("--glob", "globs"), dict(multiple=True, metavar="ARG=PATTERN",
+                               help="Text must match PATTERN (* within a path segment, ** any depth, ? one).")),
+    (("--email-domain", "email_domains"), dict(multiple=True, metavar="ARG=DOMAIN",
+                                               help="Argument is an email address at DOMAIN or a subdomain.")),
+    (("--url-domain", "url_domains"), dict(multiple=True, metavar="ARG=DOMAIN",
+                                           help="Argument is a URL whose host is DOMAIN or a subdomain.")),
+    (("--host-domain", "host_domains"), dict(multiple=True, metavar="ARG=DOMAIN",
+                                             help="Argument is a host name at DOMAIN or a subdomain.")),
     (("--expires",), dict(metavar="WHEN", help="Expiry: a duration from now (30m, 1h, 7d) or RFC 3339 (2026-12-01T00:00:00Z).")),
     (("--not-before",), dict(metavar="WHEN", help="Not valid before WHEN (same forms as --expires).")),
     (("--audience", "audiences"), dict(multiple=True, metavar="NAME", help="Only for this backend (repeatable).")),
@@ -78,10 +88,7 @@ def caveat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _amount(text: str, flag: str) -> Decimal:
-    value = typed_value(text)
-    if not isinstance(value, Decimal):
-        raise InputError(f"{flag}: {text!r} is not a plain decimal number such as 12.50")
-    return value
+    return number_value(text, flag)
 
 
 def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None, list[Caveat]]:
@@ -107,19 +114,21 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
         caveats.append(Tools(*params["tools"]))
     for item in params["eqs"]:
         arg, tool, raw = split_scoped(item, "--eq")
-        value = typed_value(raw)
-        if value is None:
-            raise InputError("--eq: null is not a value a grant can require")
-        caveats.append(Eq(arg, value, tool=tool))
+        caveats.append(Eq(arg, raw, tool=tool))
+    for item in params["eq_numbers"]:
+        arg, tool, raw = split_scoped(item, "--eq-number")
+        caveats.append(Eq(arg, number_value(raw, "--eq-number"), tool=tool))
+    for item in params["eq_bools"]:
+        arg, tool, raw = split_scoped(item, "--eq-bool")
+        if raw not in ("true", "false"):
+            raise InputError(f"--eq-bool expects ARG=true or ARG=false, got {item!r}")
+        caveats.append(Eq(arg, raw == "true", tool=tool))
     for item in params["one_ofs"]:
         arg, tool, raw = split_scoped(item, "--one-of")
-        values = list_value(raw, "--one-of")
-        if all(isinstance(v, Decimal) for v in values):
-            caveats.append(OneOf(arg, values, numbers=True, tool=tool))
-        elif all(isinstance(v, str) for v in values):
-            caveats.append(OneOf(arg, values, tool=tool))
-        else:
-            raise InputError("--one-of: list only text or only numbers (quote numbers to make them text)")
+        caveats.append(OneOf(arg, list_value(raw, "--one-of"), tool=tool))
+    for item in params["one_of_numbers"]:
+        arg, tool, raw = split_scoped(item, "--one-of-numbers")
+        caveats.append(OneOf(arg, [number_value(v, "--one-of-numbers") for v in raw.split(",")], tool=tool))
     for item in params["maxes"]:
         arg, tool, raw = split_scoped(item, "--max")
         caveats.append(Max(arg, _amount(raw, "--max"), tool=tool))
@@ -133,10 +142,15 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
             raise InputError(f"--range expects ARG=LOW..HIGH, got {item!r}")
         caveats.append(Range(arg, _amount(low, "--range"), _amount(high, "--range"), tool=tool))
     for flag, key, kind in (("--prefix", "prefixes", Prefix), ("--path-under", "paths_under", PathUnder),
-                            ("--glob", "globs", Glob), ("--domain", "domains", Domain)):
+                            ("--glob", "globs", Glob)):
         for item in params[key]:
             arg, tool, raw = split_scoped(item, flag)
             caveats.append(kind(arg, raw, tool=tool))
+    for flag, key, address in (("--email-domain", "email_domains", "email"), ("--url-domain", "url_domains", "url"),
+                               ("--host-domain", "host_domains", "host")):
+        for item in params[key]:
+            arg, tool, raw = split_scoped(item, flag)
+            caveats.append(Domain(arg, raw, kind=address, tool=tool))
     if params["audiences"]:
         caveats.append(Audience(*params["audiences"]))
     for item in params["budgets"]:

@@ -1,9 +1,14 @@
 """How command-line values are typed.
 
-``--arg`` and ``--eq`` values: ``true``/``false``/``null`` are JSON literals; a
-plain decimal such as ``12.50`` or ``-3`` becomes a number (``Decimal``,
-exact); a JSON string literal such as ``'"007"'`` is that text (quote to force
-text); anything else is text as written. ``--args-json`` gives exact JSON types.
+``--arg`` values (a call's arguments): ``true``/``false``/``null`` are JSON
+literals; a number written as JSON writes it (``12.50``, ``-3``, ``0.5``; no
+leading zeros) becomes a number (``Decimal``, exact); a JSON string literal
+such as ``'"007"'`` is that text; anything else is text as written, so
+``00123`` stays the text ``00123``. ``--args-json`` gives exact JSON types.
+
+Grant flags keep what the person typed: ``--eq`` and ``--one-of`` values are
+text, always; numbers and booleans have flags of their own (``--eq-number``,
+``--one-of-numbers``, ``--eq-bool``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from .errors import InputError
 
-_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?", re.ASCII)
 
 
 def typed_value(text: str) -> Any:
@@ -41,17 +46,24 @@ def split_assignment(text: str, flag: str) -> tuple[str, str]:
     return name, value
 
 
-def list_value(text: str, flag: str) -> list[Any]:
-    """A comma-separated list of typed values, or a JSON array (for values that contain commas)."""
+def list_value(text: str, flag: str) -> list[str]:
+    """A comma-separated list of values as typed, or a JSON array of strings (for values that contain commas)."""
     if text.startswith("["):
         try:
-            items = json.loads(text, parse_float=Decimal)
+            items = json.loads(text)
         except ValueError:
-            raise InputError(f"{flag}: {text!r} is not a JSON array") from None
-        if not isinstance(items, list):
-            raise InputError(f"{flag}: {text!r} is not a JSON array")
-        return [Decimal(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in items]
-    return [typed_value(part) for part in text.split(",")]
+            raise InputError(f"{flag}: {text!r} is not a JSON array of strings") from None
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise InputError(f"{flag}: {text!r} is not a JSON array of strings")
+        return items
+    return text.split(",")
+
+
+def number_value(text: str, flag: str) -> Decimal:
+    """A plain decimal number such as ``12.50`` (exact); an ``InputError`` naming ``flag`` otherwise."""
+    if not re.fullmatch(r"-?[0-9]+(?:\.[0-9]+)?", text, re.ASCII):
+        raise InputError(f"{flag}: {text!r} is not a plain decimal number such as 12.50")
+    return Decimal(text)
 
 
 def split_scoped(text: str, flag: str) -> tuple[str, str | None, str]:

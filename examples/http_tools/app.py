@@ -1,8 +1,10 @@
 """An HTTP tool backend (FastAPI) protected by capkit's ASGI middleware.
 
-Routes are tools: POST /files/read is the tool ``files.read``; the JSON body
-is its arguments. The token travels in ``Authorization: Capkit <token>``, the
-proof of possession in ``Capkit-Proof``.
+Routes are tools: POST /files/read is the tool ``POST:files.read``; the JSON
+body is its arguments, and the routes read nothing else (``check_routes``
+refuses routes that read headers, cookies, forms, or a body and a query
+together). The token travels in ``Authorization: Capkit <token>``, the proof
+of possession in ``Capkit-Proof``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 
 from capkit import Verifier
 from capkit.integrations.asgi import CapkitASGIMiddleware
+from capkit.integrations.fastapi import check_routes
 
 AUDIENCE = "files-api"
 FILES = {"/srv/docs/2026/report.pdf": "quarterly report", "/srv/docs/notes.txt": "notes",
@@ -34,4 +37,5 @@ def build_app(verifier: Verifier) -> FastAPI:
     async def send(body: dict) -> dict:
         return {"sent_to": body["to"]}
 
+    check_routes(app, public=["/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"])
     return app

@@ -29,11 +29,13 @@ from capkit.integrations.asgi import headers_for  # noqa: E402
 
 async def scripted_run() -> list[tuple[str, int, str]]:
     keyring, agent = Keyring.generate(), AgentKey.generate()
-    token = mint(keyring, Holder(agent.public_key), Audience(AUDIENCE), Tools("files.read", "mail.send"),
-                 PathUnder("path", "/srv/docs", tool="files.*"), Domain("to", "example.com", tool="mail.send"),
+    # Tools are METHOD:route: POST /files/read is the tool POST:files.read, so a grant states the method too.
+    token = mint(keyring, Holder(agent.public_key), Audience(AUDIENCE), Tools("POST:files.read", "POST:mail.send"),
+                 PathUnder("path", "/srv/docs", tool="POST:files.*"),
+                 Domain("to", "example.com", kind="email", tool="POST:mail.send"),
                  Expires(int(time.time()) + 600), location="files")
     credentials = Credentials(token, agent, AUDIENCE)
-    app = build_app(Verifier(keyring))
+    app = build_app(Verifier(keyring, location="files"))
     steps = [
         ("read the report", "/files/read", {"path": "/srv/docs/2026/report.pdf"}),
         ("mail a colleague", "/mail/send", {"to": "alice@example.com", "body": "see report"}),

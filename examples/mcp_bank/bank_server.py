@@ -5,7 +5,7 @@ Run over stdio (as an MCP client launches it):
 
 The keyring comes from $CAPKIT_HOME/keys.json; budgets, nonces and revocations
 from $CAPKIT_STORE (default: SQLite next to the keyring). Every tools/call
-must carry a capkit token and proof in _meta.capkit (see run.py).
+must carry a capkit token and proof in _meta["dev.capkit/credentials"] (see run.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 
 from capkit import Keyring, Verifier, open_store
-from capkit.integrations.mcp import CapkitMiddleware
+from capkit.integrations.mcp import protect
 
 AUDIENCE = "bank-mcp"
 
@@ -25,7 +25,8 @@ AUDIENCE = "bank-mcp"
 def build_server(verifier: Verifier, ledger: list[str] | None = None) -> MCPServer:
     """The bank: three tools, every call authorized by ``verifier``."""
     ledger = [] if ledger is None else ledger
-    server = MCPServer("bank", middleware=[CapkitMiddleware(verifier, audience=AUDIENCE)])
+    server = MCPServer("bank")
+    protect(server, verifier, audience=AUDIENCE)  # every request, checked against what the tools receive
 
     @server.tool()
     def transfer(recipient: str, amount: float, currency: str, reference: str = "") -> str:
@@ -52,7 +53,7 @@ def build_server(verifier: Verifier, ledger: list[str] | None = None) -> MCPServ
 def main() -> None:
     home = Path(os.environ["CAPKIT_HOME"])
     store = open_store(os.environ.get("CAPKIT_STORE") or f"sqlite://{home.resolve() / 'state.db'}")
-    build_server(Verifier(Keyring.load(home / "keys.json"), store=store)).run("stdio")
+    build_server(Verifier(Keyring.load(home / "keys.json"), location="bank", store=store)).run("stdio")
 
 
 if __name__ == "__main__":

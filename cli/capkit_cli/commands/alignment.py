@@ -10,6 +10,8 @@ from typing import Callable, Iterator
 
 import attrs
 import click
+
+from capkit.verifier import EVERY_LOCATION
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress
@@ -64,7 +66,7 @@ def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int, h
         return EvaluationGrant.from_grant_file(text, calls, now=now)
     token = Token.parse(text)
     if keyring_path(home).exists():
-        return EvaluationGrant.from_token(token, Verifier(load_keyring(home)))
+        return EvaluationGrant.from_token(token, Verifier(load_keyring(home), location=EVERY_LOCATION))
     return EvaluationGrant.from_token(token)
 
 

@@ -40,7 +40,8 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @click.argument("token")
 @click.option("--tool", required=True, metavar="NAME", help="The tool being called.")
 @click.option("--arg", "pairs", multiple=True, metavar="NAME=VALUE",
-              help="An argument. 12.50 is a number (exact); true/false/null are JSON; '\"007\"' is text; else text.")
+              help="An argument. 12.50 is a number (exact); true/false/null are JSON; 00123 and '\"7\"' are text; "
+                   "anything else is text.")
 @click.option("--args-json", metavar="JSON", help="All arguments as one JSON object (exact types).")
 @click.option("--audience", metavar="NAME", help="The audience (backend) the call is addressed to.")
 @click.option("--at", "at", metavar="WHEN", help="Time of the call: RFC 3339, Unix seconds, or +1h/-10m from now.")
@@ -49,7 +50,7 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @click.option("--proof", metavar="PROOF", help="A proof made elsewhere (capkit prove, an agent runtime).")
 @click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
 @click.option("--dry-run", is_flag=True,
-              help="Release what an allowed call reserved, instead of committing it as a call that happened.")
+              help="Give back what an allowed call reserved (budgets and call limits), as for a call never made.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @home_option
 @store_option
@@ -82,11 +83,15 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     if key_path is not None:
         moment = now if invocation.at is None else int(invocation.at)  # type: ignore[arg-type]
         proof = Proof.create(load_agent_key(key_path), parsed, invocation, at=moment).serialize()
-    verifier = Verifier(load_keyring(home), allow_bearer=allow_bearer, store=open_cli_store(home, store_url))
+    verifier = Verifier(load_keyring(home), location=parsed.location, allow_bearer=allow_bearer,
+                        store=open_cli_store(home, store_url))
     try:
         decision = verifier.authorize(text, invocation, proof)
         if decision.allowed:
-            verifier.complete(decision, ok=not dry_run)
+            if dry_run:
+                verifier.cancel(decision)
+            else:
+                verifier.complete(decision, spent=True)
     finally:
         verifier.close()
     if as_json:

@@ -39,7 +39,7 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
     payer.save(home / "payer.key")
     store = open_store(store_url or f"sqlite://{home.resolve() / 'state.db'}")
     # Holder-bound tokens only (bearer tokens refused); budgets, nonces and revocations in the store.
-    verifier = Verifier(keyring, store=store, clock=lambda: now)
+    verifier = Verifier(keyring, location="bank", store=store, clock=lambda: now)
 
     # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most,
     # and at most 1,250 USD per calendar month in total.
@@ -87,7 +87,7 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
     # The captured proof was first used by one of the payer's real calls (a balance check, allowed, no spend).
     first_use = verifier.authorize(sub_token.attenuate(), captured, captured_proof)
     assert first_use.allowed, first_use.explain()
-    verifier.complete(first_use, ok=False)
+    verifier.cancel(first_use)
     rows = []
     for number, (who, what, token, tool, args, at, prove) in enumerate(steps, start=1):
         if who == "person":
@@ -96,7 +96,7 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
         call = Invocation(tool, args, at=at)
         decision = verifier.authorize(text, call, prove(token if not isinstance(token, str) else sub_token, call))
         if decision.allowed:
-            verifier.complete(decision, ok=True)  # the bank made the transfer
+            verifier.complete(decision, spent=True)  # the bank made the transfer
         rows.append({
             "step": number, "who": who, "what": what, "tool": tool, "args": args,
             "at": "now" if at == now else f"now + {(at - now) // 86400} days",

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from capkit.verifier import EVERY_LOCATION
 from rich.markup import escape
 from rich.table import Table
 
@@ -25,7 +27,7 @@ def _signature(token: Token, home: Path | None) -> tuple[dict[str, Any], Verifie
         return {"checked": False, "valid": None, "code": None,
                 "message": f"signature not checked: no keyring at {path}"}, None
     try:
-        verified = Verifier(load_keyring(home)).verify_chain(token)
+        verified = Verifier(load_keyring(home), location=EVERY_LOCATION).verify_chain(token)
     except (MalformedToken, UnknownKey, BadSignature, BadDelegation) as exc:
         return {"checked": True, "valid": False, "code": exc.code,
                 "message": f"signature does NOT verify: {exc.message}"}, None

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from capkit.verifier import EVERY_LOCATION
 from rich.table import Table
 
 from capkit import Verifier
@@ -48,7 +50,7 @@ def budget_show(token: str, at: str | None, as_json: bool, home: Path | None, st
     parse_token(text)
     now = int(time.time())
     moment = now if at is None else parse_instant(at, now=now)
-    verifier = Verifier(load_keyring(home), store=open_cli_store(home, store_url))
+    verifier = Verifier(load_keyring(home), location=EVERY_LOCATION, store=open_cli_store(home, store_url))
     try:
         rows: list[dict[str, Any]] = []
         for status in verifier.budgets(text, at=moment):
@@ -104,7 +106,7 @@ def revoke_command(hop_id: str, reason: str | None, home: Path | None, store_url
     Example:
       capkit revoke "$(capkit inspect "$SUB" --json | jq -r '.chain[1].id')" --reason "agent compromised"
     """
-    verifier = Verifier(load_keyring(home), store=open_cli_store(home, store_url))
+    verifier = Verifier(load_keyring(home), location=EVERY_LOCATION, store=open_cli_store(home, store_url))
     try:
         verifier.revoke(hop_id, reason)
     finally:
