@@ -11,15 +11,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 
 from capkit import Keyring, Verifier  # noqa: E402
-from capkit.integrations.mcp import CapkitMiddleware  # noqa: E402
+from capkit.integrations.mcp import protect  # noqa: E402
 
 
 def main() -> None:
-    middleware = []
+    server = MCPServer(sys.argv[1])
     if sys.argv[1] == "capkit":
         keyring = Keyring.load(Path(os.environ["CAPKIT_HOME"]) / "keys.json")
-        middleware = [CapkitMiddleware(Verifier(keyring, location="bank"), audience="bank-mcp")]
-    server = MCPServer(sys.argv[1], middleware=middleware)
+        protect(server, Verifier(keyring, location="bank"), audience="bank-mcp")
 
     @server.tool()
     def transfer(recipient: str, amount: float, currency: str) -> str:

@@ -33,7 +33,7 @@ from mcp.server.mcpserver import MCPServer  # noqa: E402
 from capkit import AgentKey, Keyring, Verifier, mint  # noqa: E402
 from capkit.caveats import Audience, Eq, Holder, Max, OneOf, Tools  # noqa: E402
 from capkit.integrations import Credentials  # noqa: E402
-from capkit.integrations.mcp import CapkitMiddleware, call_tool  # noqa: E402
+from capkit.integrations.mcp import call_tool, protect  # noqa: E402
 
 from _report import emit  # noqa: E402
 
@@ -90,7 +90,9 @@ async def interleaved(plain: Client, protected: Client, creds: Credentials, iter
 async def measure(iterations: int, batch: int) -> tuple[list[int], list[int]]:
     verifier, creds = credentials()
     bare_server = add_tool(MCPServer("bare"))
-    capkit_server = add_tool(MCPServer("capkit", middleware=[CapkitMiddleware(verifier, audience="bank-mcp")]))
+    capkit_server = MCPServer("capkit")
+    protect(capkit_server, verifier, audience="bank-mcp")
+    capkit_server = add_tool(capkit_server)
     async with Client(bare_server) as plain, Client(capkit_server) as protected:
         for _ in range(50):  # warm both paths (imports, caches, the verified chain)
             await plain.call_tool("transfer", ARGS)

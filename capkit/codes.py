@@ -26,7 +26,6 @@ class Code:
     ARG_INVALID = "arg_invalid"
     ARG_NOT_ALLOWED = "arg_not_allowed"
     ARG_OUT_OF_RANGE = "arg_out_of_range"
-    ARG_UNEXPECTED = "arg_unexpected"
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     WRONG_AUDIENCE = "wrong_audience"
@@ -37,19 +36,13 @@ class Code:
     WRONG_HOLDER = "wrong_holder"
     PROOF_STALE = "proof_stale"
     PROOF_REPLAYED = "proof_replayed"
-    PROOF_MODE_NOT_ACCEPTED = "proof_mode_not_accepted"
     BAD_DELEGATION = "bad_delegation"
     DEPTH_EXCEEDED = "depth_exceeded"
-    # approvals (third-party caveats)
-    APPROVAL_REQUIRED = "approval_required"
-    BAD_DISCHARGE = "bad_discharge"
     # shared state
     REVOKED = "revoked"
     BUDGET_EXCEEDED = "budget_exceeded"
     CALLS_EXCEEDED = "calls_exceeded"
     STATE_UNAVAILABLE = "state_unavailable"
-    # the record
-    AUDIT_UNAVAILABLE = "audit_unavailable"
     # the verifier
     INTERNAL_ERROR = "internal_error"
 
@@ -69,7 +62,6 @@ MEANINGS: dict[str, str] = {
     Code.ARG_INVALID: "a constrained argument has the wrong type or cannot be read (not a number, not an address)",
     Code.ARG_NOT_ALLOWED: "a value outside a set, prefix, pattern, directory, domain or time window",
     Code.ARG_OUT_OF_RANGE: "a number outside its bound",
-    Code.ARG_UNEXPECTED: "an argument the grant's closed argument list does not name",
     Code.EXPIRED: "the call is at or after the expiry",
     Code.NOT_YET_VALID: "the call is before the not-before time",
     Code.WRONG_AUDIENCE: "the call names another audience, or none",
@@ -79,16 +71,12 @@ MEANINGS: dict[str, str] = {
     Code.WRONG_HOLDER: "the proof is made by an agent other than the token's current holder",
     Code.PROOF_STALE: "the proof's time is outside the freshness window (either direction)",
     Code.PROOF_REPLAYED: "the proof's nonce was already accepted",
-    Code.PROOF_MODE_NOT_ACCEPTED: "the proof's mode (signature or MAC) is not one this verifier accepts",
     Code.BAD_DELEGATION: "a holder or delegation caveat is misplaced, or a delegation is not signed by the holder before it",
     Code.DEPTH_EXCEEDED: "the token went through more delegations than a max_depth caveat allows",
-    Code.APPROVAL_REQUIRED: "the call needs a person's approval (a discharge) that it does not carry",
-    Code.BAD_DISCHARGE: "a discharge was given but does not approve this exact call, token and approver, or is used up",
     Code.REVOKED: "a hop of the token (or the whole grant) was revoked",
     Code.BUDGET_EXCEEDED: "the call's amount does not fit in what is left of a budget",
     Code.CALLS_EXCEEDED: "a call limit is used up",
     Code.STATE_UNAVAILABLE: "the shared store could not be reached, timed out, or answered something unusable",
-    Code.AUDIT_UNAVAILABLE: "the audit record of the decision could not be written, so the call is denied",
     Code.INTERNAL_ERROR: "the verifier failed unexpectedly; the call is denied",
 }
 

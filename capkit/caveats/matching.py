@@ -166,10 +166,24 @@ class GlobPattern:
         return self._run(rest)
 
     def _run(self, value: str) -> bool:
+        # Star positions loop on themselves and may also be skipped; every star is an epsilon position, and
+        # no two star tokens are adjacent, so one epsilon step closes a set (two after a whole-segment skip).
         live = self._start
         advance, any_advance = self._advance, self._any_advance
         loop, eps, skip = self._loop, self._eps, self._skip
         slash_advance, slash_loop = self._slash_advance, self._slash_loop
+        if not skip:
+            for ch in value:
+                if ch == "/":
+                    entered = (live & slash_advance) << 1
+                    stay = live & slash_loop
+                else:
+                    entered = (live & advance.get(ch, any_advance)) << 1
+                    stay = live & loop
+                live = entered | ((entered & eps) << 1) | stay | (stay << 1)
+                if not live:
+                    return False
+            return bool(live & self._final)
         for ch in value:
             if ch == "/":
                 entered = (live & slash_advance) << 1
@@ -177,10 +191,10 @@ class GlobPattern:
             else:
                 entered = (live & advance.get(ch, any_advance)) << 1
                 stay = live & loop
-            if not (entered or stay):
-                return False
             entered |= ((entered & eps) << 1) | ((entered & skip) << 2)
-            live = entered | ((entered & eps) << 1) | stay | ((stay & eps) << 1)
+            live = entered | ((entered & eps) << 1) | stay | (stay << 1)
+            if not live:
+                return False
         return bool(live & self._final)
 
     def __repr__(self) -> str:
