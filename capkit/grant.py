@@ -49,9 +49,10 @@ from .caveats import (
     Range,
     Tools,
 )
-from ._text import escape_bidi
+from ._text import escape_bidi, has_bidi_control
 from .caveats.amounts import format_amount
 from .errors import GrantError, InvalidCaveat, TimeFormatError
+from .suffixes import public_suffix_problem
 from .timefmt import format_instant, parse_instant
 
 if sys.version_info >= (3, 11):
@@ -175,7 +176,11 @@ def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str 
         elif key in DOMAIN_KEYS:
             if not isinstance(value, str):
                 raise GrantError(f"{at} must be a string")
-            out.append(Domain(name, value, kind=DOMAIN_KEYS[key], tool=tool))
+            domain = Domain(name, value, kind=DOMAIN_KEYS[key], tool=tool)
+            problem = public_suffix_problem(domain.value)
+            if problem is not None:
+                raise GrantError(f"{at}: {problem}")
+            out.append(domain)
         else:
             if not isinstance(value, str):
                 raise GrantError(f"{at} must be a string")
@@ -195,7 +200,17 @@ def _call_limit(section: dict, prefix: str, tool: str | None) -> list[Caveat]:
 
 
 def parse_grant(text: str, *, now: int) -> Grant:
-    """Parse a grant file's text; relative times are counted from ``now``. Raises ``GrantError``."""
+    """Parse a grant file's text; relative times are counted from ``now``. Raises ``GrantError``.
+
+    Unicode bidirectional controls are refused anywhere in the file, comments included: they make a
+    reviewer's editor show the text in another order than the parser reads it.
+    """
+    if not isinstance(text, str):
+        raise GrantError("a grant file is text")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if has_bidi_control(line):
+            raise GrantError(f"line {number} holds a Unicode bidirectional control character, which would make "
+                             "the grant read differently from what it says; remove it")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -3,8 +3,11 @@
 ``write_json`` writes through a temporary file created with mode 0600 and an
 atomic rename, and refuses to replace an existing file unless asked.
 ``read_json`` refuses, as ssh does, a file that is not a regular file, that
-group or others may access, or that another user owns. Errors are
-``KeyringError`` sentences that name the file, never its contents.
+group or others may access, or that another user owns. It opens without
+following a symbolic link and without blocking (a FIFO planted at a key path
+would otherwise hang every command that loads keys), and checks what it opened
+before reading a byte. Errors are ``KeyringError`` sentences that name the
+file, never its contents.
 """
 
 from __future__ import annotations
@@ -21,20 +24,45 @@ from .errors import InsecureKeyFile, KeyringError
 MAX_BYTES = 1 << 20
 
 
-def check_private(path: Path, info: os.stat_result) -> None:
-    """Refuse a key file that is not a regular file owned by us (or root) with mode 0600 or stricter."""
+def file_problem(path: Path, info: os.stat_result, *, owners: tuple[int, ...] | None = None) -> str | None:
+    """Why the file ``info`` describes is not private to this user, or None: a regular file owned by us
+    (or root, unless ``owners`` says otherwise) with no access for group or others."""
     if not stat.S_ISREG(info.st_mode):
-        raise KeyringError(f"key file {path} is not a regular file")
+        return "is not a regular file (a symbolic link, FIFO, device or directory)"
     if os.name != "posix":  # pragma: no cover - POSIX permissions only
-        return
+        return None
+    if info.st_uid not in (owners if owners is not None else (os.getuid(), 0)):
+        return "is owned by another user"
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
-        raise InsecureKeyFile(
-            f"key file {path} is accessible by group or others (mode {mode:04o}); "
-            f"it must be readable by you only: chmod 600 {path}"
-        )
+        return f"is accessible by group or others (mode {mode:04o}); it must be private: chmod 600 {path}"
+    return None
+
+
+def directory_problem(path: Path, info: os.stat_result) -> str | None:
+    """Why a directory is not safe to keep private files in, or None: it must be a directory owned by us
+    (or root) that group and others cannot write to (a root-owned sticky directory such as /tmp is fine),
+    otherwise another local user could plant or replace files in it."""
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory (a symbolic link or a file)"
+    if os.name != "posix":  # pragma: no cover
+        return None
     if info.st_uid not in (os.getuid(), 0):
-        raise InsecureKeyFile(f"key file {path} is owned by another user")
+        return "belongs to another user, who could plant or replace files in it"
+    if stat.S_IMODE(info.st_mode) & 0o022 and not (info.st_mode & stat.S_ISVTX and info.st_uid == 0):
+        return (f"can be written by group or others (mode {stat.S_IMODE(info.st_mode):04o}); make it private: "
+                f"chmod 700 {path}")
+    return None
+
+
+def check_private(path: Path, info: os.stat_result) -> None:
+    """Refuse a key file that is not a regular file owned by us (or root) with mode 0600 or stricter."""
+    problem = file_problem(path, info)
+    if problem is None:
+        return
+    if problem.startswith("is not a regular file"):
+        raise KeyringError(f"key file {path} is not a regular file")
+    raise InsecureKeyFile(f"key file {path} {problem}")
 
 
 def write_json(path: "str | os.PathLike[str]", document: Any, *, overwrite: bool) -> None:
@@ -59,17 +87,24 @@ def write_json(path: "str | os.PathLike[str]", document: Any, *, overwrite: bool
         raise KeyringError(f"cannot write key file {path}: {exc.strerror}") from None
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
 def read_json(path: "str | os.PathLike[str]") -> Any:
     """The JSON document in the private file ``path``."""
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise KeyringError(f"key file {path} does not exist") from None
     except OSError as exc:
+        if exc.errno == getattr(__import__("errno"), "ELOOP", -1):
+            raise KeyringError(f"key file {path} is a symbolic link; give the path of the file itself") from None
         raise KeyringError(f"cannot open key file {path}: {exc.strerror}") from None
     try:
         check_private(path, os.fstat(fd))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
         chunks, size = [], 0
         while size <= MAX_BYTES:
             chunk = os.read(fd, 65536)

@@ -80,7 +80,7 @@ json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
 trace_calls = st.builds(
     TraceCall,
     tool=st.text(min_size=1, max_size=20),
-    args=st.dictionaries(st.text(max_size=10), json_scalars, max_size=4),
+    args=st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,9}", fullmatch=True), json_scalars, max_size=4),
     at=st.one_of(st.none(), st.integers(0, 4 * 10**9)),
     agent=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
     episode=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
@@ -297,7 +297,8 @@ def test_suggest_argument_kinds(values, expected):
 
 @pytest.mark.parametrize("values, note, fallback", [
     (["/a/x", "/b/y"], "share no directory below the root", OneOf("p", ["/a/x", "/b/y"], tool="t")),
-    (["a@x.com", "b@y.org"], "share no domain below a top-level domain", OneOf("p", ["a@x.com", "b@y.org"], tool="t")),
+    (["a@x.com", "b@y.org"], "share no domain at all", OneOf("p", ["a@x.com", "b@y.org"], tool="t")),
+    (["a@x.com", "b@y.com"], "com, a public suffix", OneOf("p", ["a@x.com", "b@y.com"], tool="t")),
     ([f"id-{i}" for i in range(11)], "11 distinct values (more than 10)", None),
     (["free text one", "free text two"], "free text (2 distinct values in 2 calls)", None),
     ([[1], [2]], "list values", None),

@@ -8,7 +8,15 @@ also carries a Content-Security-Policy that forbids scripts and remote loads.
 from __future__ import annotations
 
 import json
-from html import escape
+from html import escape as _html_escape
+
+from .._text import escape_bidi
+
+
+def escape(value: object) -> str:
+    """HTML-escaped text with Unicode bidirectional (and other) controls shown as escapes: a trace value
+    must not reorder what a reader sees."""
+    return _html_escape(escape_bidi(str(value)))
 from typing import Sequence
 
 from .replay import Evaluation, Figures

@@ -43,6 +43,7 @@ from ..caveats.amounts import AmountError, parse_amount
 from ..caveats.matching import MatchError, host_of, split_path
 from ..errors import InvalidCaveat
 from ..grant import Grant, parse_grant, render_grant
+from ..suffixes import is_public_suffix
 from .replay import EvaluationGrant, evaluate
 from .trace import TraceCall, TraceError
 
@@ -70,14 +71,21 @@ def _widen(value: Decimal, slack: Decimal) -> Decimal:
     return value + abs(value) * slack
 
 
-def _common_domain(hosts: Sequence[str]) -> str | None:
+def _common_domain(hosts: Sequence[str]) -> tuple[str | None, str]:
+    """The narrowest domain every host is at or under that is not a public suffix, or None and why not."""
     labels = [h.split(".") for h in hosts]
     common: list[str] = []
     for parts in zip(*(reversed(x) for x in labels)):
         if len(set(parts)) != 1:
             break
         common.insert(0, parts[0])
-    return ".".join(common) if len(common) >= 2 else None
+    shared = ".".join(common)
+    if not common:
+        return None, "the addresses share no domain at all"
+    if is_public_suffix(shared):
+        return None, (f"the addresses share nothing narrower than {shared}, a public suffix anyone can register "
+                      "under; a domain caveat there would admit every registrant")
+    return shared, ""
 
 
 def _common_directory(values: Sequence[str]) -> str | None:
@@ -153,13 +161,14 @@ class _Builder:
         if kinds in ({"email"}, {"url"}):
             kind = kinds.pop()
             try:
-                domain = _common_domain([host_of(v, kind) for v in values])
-            except MatchError:
-                domain = None
+                domain, why = _common_domain([host_of(v, kind) for v in values])
+            except MatchError as exc:
+                domain, why = None, (f"not every value is a plain {'address' if kind == 'email' else 'URL'} at a "
+                                     f"domain (IP addresses are never domains): {exc.message}")
             if domain is not None:
                 self.add(lambda: Domain(arg, domain, kind=kind, tool=tool), what)
                 return
-            self.notes.append(f"{what}: the addresses share no domain below a top-level domain")
+            self.notes.append(f"{what}: no domain caveat: {why}")
         elif all(_is_path(v) for v in values):
             directory = _common_directory(values)
             if directory is not None:
@@ -259,4 +268,8 @@ def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, locat
     if location is None:
         builder.notes.append("no location: add one (location = \"...\") or pass --location when minting")
     builder.notes.append("no expiry: add one (expires = \"1h\") for the task's duration")
-    return Suggestion(grant, tuple(builder.notes))
+    suggestion = Suggestion(grant, tuple(builder.notes))
+    written = parse_grant(suggestion.to_toml(), now=0)  # the exact text a person reviews and mints
+    if written != grant:
+        raise TraceError("the suggested grant file does not read back as the grant it states; this is a bug")
+    return suggestion

@@ -19,6 +19,8 @@ from typing import Any, Iterable, Mapping
 import attrs
 
 from .. import strictjson
+from .._text import escape_bidi
+from ..caveats._fields import ARG_NAME
 from ..errors import CapkitError
 from ..timefmt import TimeFormatError, format_instant, parse_instant
 
@@ -117,6 +119,10 @@ def trace_call(obj: object, line: int, where: str | None = None) -> TraceCall:
     args = obj.get("args")
     if not isinstance(args, dict):
         raise TraceError(f"{where}: args must be a JSON object")
+    for name in args:
+        if not ARG_NAME.fullmatch(name):
+            raise TraceError(f"{where}: argument name {escape_bidi(name[:40])!r} is outside the argument grammar "
+                             "(1-64 characters of A-Z a-z 0-9 _ -, not starting with a digit or '-')")
     label = obj.get("label")
     if label is not None and label not in LABELS:
         raise TraceError(f"{where}: label must be 'benign' or 'attack'")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 import threading
 from contextlib import contextmanager
 from decimal import Decimal
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..caveats.amounts import format_amount
+from ..secretfile import directory_problem, file_problem
 from . import ledger
 from .types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
 
@@ -79,14 +79,9 @@ def _check_directory(directory: Path) -> None:
         info = directory.stat()
     except OSError as exc:
         raise StoreUnavailable(f"the SQLite store's directory {directory} cannot be read: {exc.strerror}") from None
-    if os.name != "posix":  # pragma: no cover
-        return
-    if info.st_uid not in (os.getuid(), 0):
-        raise UnsafeStore(f"the SQLite store's directory {directory} belongs to another user; "
-                          "another user could replace the state file")
-    if stat.S_IMODE(info.st_mode) & 0o022 and not (info.st_mode & stat.S_ISVTX and info.st_uid == 0):
-        raise UnsafeStore(f"the SQLite store's directory {directory} can be written by group or others "
-                          f"(mode {stat.S_IMODE(info.st_mode):04o}); use a private directory: chmod 700 {directory}")
+    problem = directory_problem(directory, info)
+    if problem is not None:
+        raise UnsafeStore(f"the SQLite store's directory {directory} {problem}")
 
 
 def _check_file(path: Path) -> bool:
@@ -97,15 +92,9 @@ def _check_file(path: Path) -> bool:
         return False
     except OSError as exc:
         raise StoreUnavailable(f"the SQLite store at {path} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise UnsafeStore(f"the SQLite store at {path} is not a regular file (a symbolic link, FIFO or directory)")
-    if os.name == "posix":
-        if info.st_uid != os.getuid():
-            raise UnsafeStore(f"the SQLite store at {path} belongs to another user")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise UnsafeStore(f"the SQLite store at {path} is accessible by group or others (mode {mode:04o}); "
-                              f"it must be private: chmod 600 {path}")
+    problem = file_problem(path, info, owners=(os.getuid(),) if os.name == "posix" else None)
+    if problem is not None:
+        raise UnsafeStore(f"the SQLite store at {path} {problem}")
     return True
 
 

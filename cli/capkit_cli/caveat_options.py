@@ -33,6 +33,7 @@ from capkit.caveats import (
     Tools,
 )
 from capkit.grant import Grant, parse_grant
+from capkit.suffixes import public_suffix_problem
 from capkit.timefmt import parse_instant
 
 from .errors import InputError
@@ -150,7 +151,11 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
                                ("--host-domain", "host_domains", "host")):
         for item in params[key]:
             arg, tool, raw = split_scoped(item, flag)
-            caveats.append(Domain(arg, raw, kind=address, tool=tool))
+            domain = Domain(arg, raw, kind=address, tool=tool)
+            problem = public_suffix_problem(domain.value)
+            if problem is not None:
+                raise InputError(f"{flag}: {problem}")
+            caveats.append(domain)
     if params["audiences"]:
         caveats.append(Audience(*params["audiences"]))
     for item in params["budgets"]:

@@ -1,4 +1,10 @@
-"""The capkit home: where the keyring lives. ``--home``, else $CAPKIT_HOME, else the platform config dir."""
+"""The capkit home: where the keyring lives. ``--home``, else $CAPKIT_HOME, else the platform config dir.
+
+The home holds the keyring and the state file (who spent what, which tokens
+are revoked), so it is guarded like them: created 0700, and an existing one
+must be a directory owned by this user (or root) that group and others cannot
+write to; otherwise another local user could plant a keyring or a state file.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 import click
 
 from capkit import Keyring, KeyringError
+from capkit.secretfile import directory_problem
 
 from .errors import InputError
 
@@ -24,13 +31,45 @@ home_option = click.option(
 
 
 def resolve_home(home: Path | None) -> Path:
-    """The home directory to use."""
-    return home if home is not None else Path(click.get_app_dir("capkit"))
+    """The home directory to use (an empty ``--home`` or $CAPKIT_HOME counts as unset; never a relative
+    default: an empty or relative $XDG_CONFIG_HOME is ignored, as the XDG specification says)."""
+    if home is not None and str(home) not in ("", "."):
+        return home
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "capkit"
+    if os.name == "posix" and not os.environ.get("APPDATA"):
+        return Path.home() / ".config" / "capkit"
+    return Path(click.get_app_dir("capkit"))  # pragma: no cover - other platforms
+
+
+def check_home(directory: Path) -> Path:
+    """``directory`` if it is safe to keep keys and state in (see the module docstring); else ``InputError``."""
+    try:
+        info = directory.lstat()
+    except FileNotFoundError:
+        return directory
+    except OSError as exc:
+        raise InputError(f"cannot read the capkit home {directory}: {exc.strerror}") from None
+    problem = directory_problem(directory, info)
+    if problem is not None:
+        raise InputError(f"the capkit home {directory} {problem}")
+    return directory
+
+
+def make_home(home: Path | None) -> Path:
+    """The home directory, created 0700 if missing, checked otherwise."""
+    directory = check_home(resolve_home(home))
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {directory}: {exc.strerror}") from None
+    return check_home(directory)
 
 
 def keyring_path(home: Path | None) -> Path:
     """Where the keyring file is."""
-    return resolve_home(home) / KEYRING_FILE
+    return check_home(resolve_home(home)) / KEYRING_FILE
 
 
 def load_keyring(home: Path | None) -> Keyring:
@@ -46,11 +85,7 @@ def load_keyring(home: Path | None) -> Keyring:
 
 def save_keyring(keyring: Keyring, home: Path | None, *, overwrite: bool) -> Path:
     """Write the keyring into ``home`` (created with mode 0700 if missing)."""
-    directory = resolve_home(home)
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create {directory}: {exc.strerror}") from None
+    directory = make_home(home)
     path = directory / KEYRING_FILE
     keyring.save(path, overwrite=overwrite)
     os.chmod(path, 0o600)
@@ -69,7 +104,5 @@ def open_cli_store(home: Path | None, url: str | None):  # type: ignore[no-untyp
     from capkit.state import open_store
 
     if url is None:
-        directory = resolve_home(home)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        url = f"sqlite://{directory.resolve() / STATE_FILE}"
+        url = f"sqlite://{make_home(home).resolve() / STATE_FILE}"
     return open_store(url)

@@ -44,3 +44,13 @@ def print_json(data: Any) -> None:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def escape(text: object) -> str:
+    """Text from a token, trace or store, safe to print: rich markup escaped, bidirectional and other
+    control characters shown as escapes (so it cannot restyle the terminal or read in another order)."""
+    from rich.markup import escape as markup_escape
+
+    from capkit._text import escape_bidi
+
+    return markup_escape(escape_bidi(str(text)))

@@ -13,7 +13,7 @@ import click
 
 from capkit.verifier import EVERY_LOCATION
 from rich.console import Console
-from rich.markup import escape
+from ..io import escape
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 

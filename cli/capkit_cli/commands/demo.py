@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from rich.markup import escape
+from ..io import escape
 from rich.table import Table
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from capkit.verifier import EVERY_LOCATION
-from rich.markup import escape
+from ..io import escape
 from rich.table import Table
 
 from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
