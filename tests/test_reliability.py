@@ -180,6 +180,9 @@ def test_kill_9_in_the_middle_of_reserve_and_commit(durable_url):
         commits += line == "committed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    for line in proc.stdout.read().split():  # what the worker reported before the kill landed
+        attempts += line == "attempt"
+        commits += line == "committed"
     ledger_is_consistent(durable_url, token.id)
     view = checker(durable_url, clock=NOW + LEASE)
     (status,) = view.budgets(token, at=NOW + LEASE)
