@@ -46,7 +46,7 @@ import capkit  # noqa: E402
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint  # noqa: E402
 from capkit.caveats import Domain, Glob, Holder, OneOf, PathUnder, Prefix, Tools  # noqa: E402
 from capkit.errors import TokenTooLarge  # noqa: E402
-from capkit.limits import DEFAULT_LIMITS  # noqa: E402
+from capkit.core.limits import DEFAULT_LIMITS  # noqa: E402
 
 NOW = 1796083200
 GOAL_MS = 20.0

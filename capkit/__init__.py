@@ -8,8 +8,8 @@ call with no model involved and explains every denial.
 from __future__ import annotations
 
 from . import caveats
-from .decision import ALL_CODES, Code, Decision, Hop, Reason
-from .errors import (
+from .core.decision import ALL_CODES, Code, Decision, Hop, Reason
+from .core.errors import (
     AuthorizationDenied,
     BadDelegation,
     BadSignature,
@@ -22,14 +22,14 @@ from .errors import (
     TokenTooLarge,
     UnknownKey,
 )
-from .holder import AgentKey, Proof
-from .invocation import Invocation
-from .publickey import PublicKey
+from .core.holder import AgentKey, Proof
+from .core.invocation import Invocation
+from .core.publickey import PublicKey
 from .state import StoreUnavailable, open_store
-from .keys import KeyInfo, Keyring
-from .limits import DEFAULT_LIMITS, Limits
-from .token import Token, mint
-from .verifier import VerifiedChain, Verifier
+from .core.keys import KeyInfo, Keyring
+from .core.limits import DEFAULT_LIMITS, Limits
+from .core.token import Token, mint
+from .core.verifier import VerifiedChain, Verifier
 
 __version__ = "0.1.0"
 

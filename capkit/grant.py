@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from .caveats import (
+from .core.caveats import (
     Audience,
     Budget,
     CallLimit,
@@ -49,11 +49,11 @@ from .caveats import (
     Range,
     Tools,
 )
-from ._text import escape_bidi, has_bidi_control
-from .caveats.amounts import format_amount
-from .errors import GrantError, InvalidCaveat, TimeFormatError
+from .core.text import escape_bidi, has_bidi_control
+from .core.caveats.amounts import format_amount
+from .core.errors import GrantError, InvalidCaveat, TimeFormatError
 from .suffixes import public_suffix_problem
-from .timefmt import format_instant, parse_instant
+from .core.timefmt import format_instant, parse_instant
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,7 +92,7 @@ def _amount(value: object, where: str) -> Any:
 
 
 def _number(value: object, where: str) -> Decimal:
-    from .caveats.amounts import AmountError, coerce_bound
+    from .core.caveats.amounts import AmountError, coerce_bound
 
     try:
         return coerce_bound(_amount(value, where))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import StrictJSONError
+from .core.errors import StrictJSONError
 
 __all__ = ["StrictJSONError", "loads"]
 

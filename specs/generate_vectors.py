@@ -36,9 +36,10 @@ from capkit.caveats import (
     Range,
     Tools,
 )
-from capkit.holder import AgentKey, Proof, delegation_message
-from capkit.token import binary, chain
-from capkit.token.identifier import Identifier
+from capkit.core.holder import AgentKey, Proof, delegation_message
+from capkit.core.token import binary
+from capkit.core.token import chain
+from capkit.core.token.identifier import Identifier
 
 OUT = Path(__file__).parent / "vectors" / "core.json"
 NOW = 1796083200  # 2026-12-01T00:00:00Z
@@ -211,7 +212,7 @@ class Builder:
 
 
 def _keyring(keys: list[dict]) -> Keyring:
-    from capkit.keys import Keyring as K
+    from capkit.core.keys import Keyring as K
 
     ring = None
     for entry in keys:
@@ -228,7 +229,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _raw(token, caveats=None, signature=None, location=None, identifier=None) -> str:
-    import capkit._b64 as b64
+    import capkit.core.b64 as b64
 
     raw = binary.RawMacaroon(
         (location or token.location).encode(),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capkit.caveats.amounts import (
+from capkit.core.caveats.amounts import (
     AmountError,
     coerce_bound,
     format_amount,

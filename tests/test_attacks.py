@@ -12,9 +12,10 @@ import pytest
 
 from capkit import Keyring, Token, Verifier, mint
 from capkit.caveats import Max, OneOf, Tools
-from capkit.limits import Limits
-from capkit.token import binary, chain
-from capkit.token.identifier import Identifier
+from capkit.core.limits import Limits
+from capkit.core.token import binary
+from capkit.core.token import chain
+from capkit.core.token.identifier import Identifier
 
 from .conftest import NOW, SECRET, call
 

@@ -20,9 +20,9 @@ from capkit import AgentKey, Invocation, Keyring, Proof, StoreUnavailable, Verif
 from capkit.caveats import Budget, CallLimit, Domain, Glob, Holder, Max, OneOf, PathUnder, Prefix, Tools
 from capkit.errors import CapkitError
 from capkit.integrations._boundary import authorize_async, may_be_slow
-from capkit.limits import DEFAULT_LIMITS
+from capkit.core.limits import DEFAULT_LIMITS
 from capkit.state import MemoryStore, open_store
-from capkit.state.types import Exceeded, Reservation, StateResult
+from capkit.core.state.types import Exceeded, Reservation, StateResult
 
 from .backends import BACKENDS, store_url
 from .conftest import NOW, SECRET

@@ -266,7 +266,7 @@ ALL = [
 
 @pytest.mark.parametrize("caveat", ALL, ids=lambda cv: cv.kind + ("-for" if getattr(cv, "tool", None) else ""))
 def test_every_kind_round_trips_through_its_canonical_bytes(caveat):
-    from capkit import canonical
+    from capkit.core import canonical
 
     raw = caveat.encode()
     assert raw == canonical.dumps(caveat.to_json())

@@ -255,8 +255,8 @@ def test_inspect_with_and_without_keyring(initialized, tmp_path, monkeypatch):
 
 def test_inspect_reports_a_bad_signature_with_exit_1(initialized):
     token = Token.parse(run(initialized, "mint", *RENT_FLAGS).stdout.strip())
-    from capkit.token import binary
-    from capkit import _b64
+    from capkit.core.token import binary
+    from capkit.core import b64 as _b64
 
     forged = "capkit_" + _b64.encode(binary.encode(binary.RawMacaroon(
         b"bank", token.identifier.encode(), token.encoded_caveats[:-1], token.signature)))

@@ -71,7 +71,7 @@ def test_every_error_is_a_capkit_error_with_a_code():
 
 
 def test_core_does_not_import_click_or_integrations():
-    code = ("import sys, capkit, capkit.verifier, capkit.keys, capkit.state, capkit.integrations, "
+    code = ("import sys, capkit, capkit.core.verifier, capkit.core.keys, capkit.state, capkit.integrations, "
             "capkit.integrations.guard; "
             "bad = [m for m in ('click', 'rich', 'capkit_cli', 'mcp', 'fastmcp', 'fastapi', 'starlette', 'agents', "
             "'langchain_core', 'psycopg', 'redis', 'anyio') if m in sys.modules]; print(bad)")

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capkit import ed25519
+from capkit.core import ed25519
 
 
 def test_the_fast_backend_is_in_use():

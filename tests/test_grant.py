@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from capkit.caveats import Audience, Domain, Eq, Expires, Glob, Max, Min, NotBefore, OneOf, PathUnder, Prefix, Range, Tools
 from capkit.grant import Grant, GrantError, parse_grant
-from capkit.timefmt import TimeFormatError, format_instant, parse_duration, parse_instant
+from capkit.core.timefmt import TimeFormatError, format_instant, parse_duration, parse_instant
 
 from .conftest import NOW
 from .strategies import caveat

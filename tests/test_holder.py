@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from capkit import Invocation, Keyring, Token, Verifier, mint
 from capkit.caveats import Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
 from capkit.errors import InsecureKeyFile, KeyringError
-from capkit.holder import AgentKey, DelegationError, MalformedProof, Proof, delegation_message
-from capkit.invocation import canonical_invocation, invocation_digest
-from capkit.publickey import MalformedKey, PublicKey
+from capkit.core.holder import AgentKey, DelegationError, MalformedProof, Proof, delegation_message
+from capkit.core.invocation import canonical_invocation, invocation_digest
+from capkit.core.publickey import MalformedKey, PublicKey
 from capkit.state import MemoryStore, StateRequest
 
 from .conftest import NOW, SECRET
@@ -115,7 +115,7 @@ def test_delegated_token_is_allowed_for_the_sub_agent(verifier, delegated, plann
     assert decision.allowed, decision.explain()
     assert [(h.hop, h.holder) for h in decision.chain] == [(0, planner.public_key.fingerprint),
                                                            (1, payer.public_key.fingerprint)]
-    assert delegated.holder == payer.public_key and delegated.depth == 1
+    assert delegated.claimed_holder == payer.public_key and delegated.depth == 1
     assert decision.to_json()["chain"][1] == {"hop": 1, "holder": payer.public_key.fingerprint,
                                               "id": decision.chain[1].id}
     assert decision.chain[0].id == delegated.id and decision.chain[1].id.startswith(delegated.id + ".")

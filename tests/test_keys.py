@@ -10,7 +10,7 @@ import pytest
 
 from capkit import InsecureKeyFile, Keyring, KeyringError, Token, UnknownKey, Verifier, mint
 from capkit.caveats import Tools
-from capkit.keys import derive_location_key
+from capkit.core.keys import derive_location_key
 
 from .conftest import NOW, SECRET, call
 

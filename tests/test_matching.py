@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capkit.caveats.matching import (
+from capkit.core.caveats.matching import (
     GlobPattern,
     MatchError,
     canonical_domain,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capkit import Keyring, Token, Verifier, canonical, mint
+from capkit.core import canonical
+from capkit import Keyring, Token, Verifier, mint
 from capkit.caveats import REGISTRY
 
 from .conftest import NOW, SECRET

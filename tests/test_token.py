@@ -6,9 +6,10 @@ import pytest
 
 from capkit import InvalidCaveat, KeyringError, MalformedToken, Token, TokenTooLarge, mint
 from capkit.caveats import Max, Tools, UnknownCaveat
-from capkit.limits import Limits
-from capkit.token import binary, chain
-from capkit.token.identifier import Identifier
+from capkit.core.limits import Limits
+from capkit.core.token import binary
+from capkit.core.token import chain
+from capkit.core.token.identifier import Identifier
 
 
 def test_mint_attenuate_parse_round_trip(keyring, rent_token):

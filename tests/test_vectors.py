@@ -11,7 +11,7 @@ from pymacaroons import Macaroon
 from pymacaroons import Verifier as PyVerifier
 
 from capkit import Invocation, Keyring, Verifier
-from capkit.keys import _Key
+from capkit.core.keys import _Key
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTOR_DIR = ROOT / "specs" / "vectors"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from capkit import CapkitError, Decision, Invocation, Keyring, Reason, Verifier, mint
 from capkit.caveats import Audience, Eq, Expires, Max, NotBefore, OneOf, PathUnder, Tools
-from capkit.decision import ALL_CODES
+from capkit.core.decision import ALL_CODES
 
 from .conftest import NOW, SECRET, call
 
@@ -166,7 +166,7 @@ def test_reason_codes_are_stable():
         "bad_proof", "wrong_holder", "proof_stale", "proof_replayed", "bad_delegation", "depth_exceeded",
         "revoked", "budget_exceeded", "calls_exceeded", "state_unavailable", "wrong_location",
     }
-    from capkit.codes import MEANINGS
+    from capkit.core.codes import MEANINGS
 
     assert set(MEANINGS) == ALL_CODES and all(MEANINGS.values())
 

@@ -23,17 +23,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 
-from ..caveats import Audience, Holder
-from ..caveats.delegation import stated_hops
-from ..caveats.base import Caveat
-from ..decision import Reason
-from ..errors import CapkitError
+from ..core.caveats import Audience, Holder
+from ..core.caveats.delegation import stated_hops
+from ..core.caveats.base import Caveat
+from ..core.decision import Reason
+from ..core.errors import CapkitError
 from ..grant import Grant, parse_grant
-from ..invocation import Invocation
-from ..keys import Keyring
+from ..core.invocation import Invocation
+from ..core.keys import Keyring
 from ..state import MemoryStore
-from ..token import Token, mint
-from ..verifier import Verifier
+from ..core.token import Token, mint
+from ..core.verifier import Verifier
 from .trace import TraceCall
 
 

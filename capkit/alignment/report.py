@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from html import escape as _html_escape
 
-from .._text import escape_bidi
+from ..core.text import escape_bidi
 
 
 def escape(value: object) -> str:

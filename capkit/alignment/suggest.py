@@ -38,10 +38,10 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from ..caveats import Audience, Budget, CallLimit, Caveat, Domain, Eq, Max, Min, OneOf, PathUnder, Tools
-from ..caveats.amounts import AmountError, parse_amount
-from ..caveats.matching import MatchError, host_of, split_path
-from ..errors import InvalidCaveat
+from ..core.caveats import Audience, Budget, CallLimit, Caveat, Domain, Eq, Max, Min, OneOf, PathUnder, Tools
+from ..core.caveats.amounts import AmountError, parse_amount
+from ..core.caveats.matching import MatchError, host_of, split_path
+from ..core.errors import InvalidCaveat
 from ..grant import Grant, parse_grant, render_grant
 from ..suffixes import is_public_suffix
 from .replay import EvaluationGrant, evaluate

@@ -19,10 +19,10 @@ from typing import Any, Iterable, Mapping
 import attrs
 
 from .. import strictjson
-from .._text import escape_bidi
-from ..caveats._fields import ARG_NAME
-from ..errors import CapkitError
-from ..timefmt import TimeFormatError, format_instant, parse_instant
+from ..core.text import escape_bidi
+from ..core.caveats._fields import ARG_NAME
+from ..core.errors import CapkitError
+from ..core.timefmt import TimeFormatError, format_instant, parse_instant
 
 LABELS = ("benign", "attack")
 FIELDS = ("tool", "args", "at", "agent", "episode", "label", "audience", "id", "note")

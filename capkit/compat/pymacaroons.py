@@ -17,11 +17,11 @@ from pymacaroons import MACAROON_V2, Macaroon, Verifier
 from pymacaroons.exceptions import MacaroonException
 from pymacaroons.serializers import BinarySerializer
 
-from ..caveats import REGISTRY, Registry
-from ..invocation import InvocationProblem, validate
-from ..keys import Keyring
-from ..limits import DEFAULT_LIMITS, Limits
-from ..token import Token
+from ..core.caveats import REGISTRY, Registry
+from ..core.invocation import InvocationProblem, validate
+from ..core.keys import Keyring
+from ..core.limits import DEFAULT_LIMITS, Limits
+from ..core.token import Token
 
 __all__ = ["from_macaroon", "root_key", "satisfier", "to_macaroon", "verify"]
 

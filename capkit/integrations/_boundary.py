@@ -14,12 +14,12 @@ import inspect
 import logging
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
-from ..caveats.base import Caveat
-from ..decision import Decision
-from ..errors import CapkitError, NothingSpent, StoreUnavailable
-from ..invocation import Invocation
+from ..core.caveats.base import Caveat
+from ..core.decision import Decision
+from ..core.errors import CapkitError, NothingSpent, StoreUnavailable
+from ..core.invocation import Invocation
 from ..state import MemoryStore
-from ..verifier import Verifier
+from ..core.verifier import Verifier
 
 T = TypeVar("T")
 _log = logging.getLogger("capkit.integrations")
@@ -183,7 +183,7 @@ def _plain(value: Any) -> Any:
 
 
 def _same(raw: Any, seen: Any) -> bool:
-    from ..invocation import number_text
+    from ..core.invocation import number_text
 
     if isinstance(seen, tuple) and seen and seen[0] == "\x00set":  # a set: the same members, duplicates merged
         return isinstance(raw, list) and sorted({repr(v) for v in raw}) == seen[1]

@@ -48,9 +48,9 @@ from typing import Any, Awaitable, Callable, Iterable, MutableMapping
 from urllib.parse import parse_qsl
 
 from .. import strictjson
-from ..errors import CapkitError, MalformedToken, StrictJSONError
-from ..invocation import Invocation
-from ..verifier import Verifier
+from ..core.errors import CapkitError, MalformedToken, StrictJSONError
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
 from ._boundary import authorize_async, denial_text, settle_async
 from .credentials import Credentials
 

@@ -14,9 +14,9 @@ from typing import Any, Iterator
 
 import attrs
 
-from ..holder import AgentKey, Proof
-from ..invocation import Invocation
-from ..token import Token
+from ..core.holder import AgentKey, Proof
+from ..core.invocation import Invocation
+from ..core.token import Token
 
 #: The prefix of every ``_meta`` key capkit reads or writes (a reverse-DNS prefix, as MCP's naming rules ask).
 META_PREFIX = "dev.capkit/"

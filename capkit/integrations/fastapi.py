@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..errors import CapkitError
+from ..core.errors import CapkitError
 
 
 class UnsafeRoutes(CapkitError):

@@ -28,10 +28,10 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.middleware import Middleware
 from mcp.shared.exceptions import MCPError
 
-from ..caveats import Call
-from ..codes import Code
-from ..invocation import Invocation
-from ..verifier import Verifier
+from ..core.caveats import Call
+from ..core.codes import Code
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
 from ._boundary import authorize_async, denial_text, in_thread, run_allowed, store_does_io
 from .credentials import META_KEY
 from .mcp import (

@@ -22,9 +22,9 @@ import functools
 import inspect
 from typing import Any, Callable, TypeVar
 
-from ..errors import AuthorizationDenied, CapkitError
-from ..invocation import Invocation
-from ..verifier import Verifier
+from ..core.errors import AuthorizationDenied, CapkitError
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
 from ._boundary import authorize_async, call_of, run_allowed, run_allowed_sync
 from .credentials import Credentials, current_credentials
 

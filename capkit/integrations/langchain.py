@@ -21,9 +21,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
-from ..errors import CapkitError
-from ..invocation import Invocation
-from ..verifier import Verifier
+from ..core.errors import CapkitError
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
 from ._boundary import authorize_async, denial_text, run_allowed, run_allowed_sync
 from .credentials import Credentials
 

@@ -54,12 +54,12 @@ from typing import Any, Mapping
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from ..caveats import Call
-from ..codes import Code
-from ..errors import CapkitError, MalformedToken
-from ..invocation import Invocation
-from ..token import Token
-from ..verifier import VerifiedChain, Verifier
+from ..core.caveats import Call
+from ..core.codes import Code
+from ..core.errors import CapkitError, MalformedToken
+from ..core.invocation import Invocation
+from ..core.token import Token
+from ..core.verifier import VerifiedChain, Verifier
 from ._boundary import (
     authorize_async,
     denial_text,

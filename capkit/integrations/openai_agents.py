@@ -30,9 +30,9 @@ from agents import FunctionTool, RunContextWrapper, ToolGuardrailFunctionOutput,
 from agents.tool_context import ToolContext
 
 from .. import strictjson
-from ..errors import CapkitError, StrictJSONError
-from ..invocation import Invocation
-from ..verifier import Verifier
+from ..core.errors import CapkitError, StrictJSONError
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
 from ._boundary import authorize_async, call_of, denial_text, run_allowed, settle_async
 from ._schema import type_problem
 from .credentials import Credentials

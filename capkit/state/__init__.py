@@ -8,18 +8,20 @@
 * ``redis://host:6379/0`` — fast nonces, rates and budgets shared by many machines (redis-py, Lua).
 
 Every store implements the same ``Store`` protocol and the same ledger
-semantics (``capkit.state.ledger``); the same tests run against all four.
+semantics (``capkit.core.state.ledger``); the same tests run against all four.
+The protocol, the ledger algorithm and the memory store are part of the
+trusted core (``capkit.core.state``); the SQL and Lua backends are not.
 A store that fails raises ``StoreUnavailable``; the verifier turns that into
 a denial (``state_unavailable``), never an allow.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from .memory import MemoryStore
-from .types import (
+from ..core.state import DEFAULT_TIMEOUT, Store
+from ..core.state.memory import MemoryStore
+from ..core.state.types import (
     EXACT,
     Exceeded,
     Meter,
@@ -31,36 +33,6 @@ from .types import (
     Usage,
     family_of,
 )
-
-#: Seconds a store call may take before it fails (and the call is denied).
-DEFAULT_TIMEOUT = 5.0
-
-
-class Store(Protocol):
-    """What the verifier needs from shared state. Every method raises ``StoreUnavailable`` on failure."""
-
-    url: str
-
-    def apply(self, request: StateRequest, now: float) -> StateResult:
-        """Atomically: refuse revoked hops and replayed nonces, then reserve every meter or none."""
-
-    def commit(self, reservation: Reservation, now: float) -> bool:
-        """Make a reservation a final spend (also one whose lease ran out); False if it was released."""
-
-    def release(self, reservation: Reservation, now: float, *, keep_attempts: bool = True) -> bool:
-        """Nothing was spent: give back the refundable room (budgets, not call limits); False if not still open.
-
-        With ``keep_attempts=False`` the call was never made: call limits are given back too."""
-
-    def revoke(self, hop_id: str, reason: str | None, now: float) -> None:
-        """Deny the token with this hop id, and every token derived from it, from now on."""
-
-    def usage(self, family: str, meters: list[tuple[str, int | None]], now: float) -> list[Usage]:
-        """Committed and reserved amounts of each (meter key, rolling window) of a token family."""
-
-    def close(self) -> None:
-        """Release connections."""
-
 
 def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
     """Open the store named by ``url`` (see the module docstring); raise ``StoreUnavailable``."""

@@ -22,8 +22,8 @@ import threading
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import ledger
-from .types import ZERO, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
+from ..core.state import ledger
+from ..core.state.types import ZERO, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
 from .urls import describe_error, redacted
 
 SCHEMA_VERSION = 3

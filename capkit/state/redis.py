@@ -16,10 +16,10 @@ import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..caveats.amounts import format_amount
-from . import ledger
+from ..core.caveats.amounts import format_amount
+from ..core.state import ledger
 from .redis_lua import APPLY, COMMIT, RELEASE, USAGE
-from .types import EXACT, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, Usage, family_of
+from ..core.state.types import EXACT, Exceeded, Reservation, StateRequest, StateResult, StoreUnavailable, Usage, family_of
 from .urls import describe_error, redacted
 
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)

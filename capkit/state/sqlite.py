@@ -31,10 +31,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-from ..caveats.amounts import format_amount
-from ..secretfile import directory_problem, file_problem
-from . import ledger
-from .types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
+from ..core.caveats.amounts import format_amount
+from ..core.secretfile import directory_problem, file_problem
+from ..core.state import ledger
+from ..core.state.types import ZERO, Reservation, StateRequest, StateResult, StoreUnavailable, UnsafeStore, Usage
 
 SCHEMA_VERSION = 2
 

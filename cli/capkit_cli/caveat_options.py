@@ -34,7 +34,7 @@ from capkit.caveats import (
 )
 from capkit.grant import Grant, parse_grant
 from capkit.suffixes import public_suffix_problem
-from capkit.timefmt import parse_instant
+from capkit.core.timefmt import parse_instant
 
 from .errors import InputError
 from .values import list_value, number_value, split_scoped

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from capkit import Keyring, KeyringError
-from capkit.secretfile import directory_problem
+from capkit.core.secretfile import directory_problem
 
 from .errors import InputError
 

@@ -51,6 +51,6 @@ def escape(text: object) -> str:
     control characters shown as escapes (so it cannot restyle the terminal or read in another order)."""
     from rich.markup import escape as markup_escape
 
-    from capkit._text import escape_bidi
+    from capkit.core.text import escape_bidi
 
     return markup_escape(escape_bidi(str(text)))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from capkit.holder import AgentKey
+from capkit.core.holder import AgentKey
 
 from ..errors import InputError, reports_errors
 from ..home import home_option, resolve_home

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import attrs
 import click
 
-from capkit.verifier import EVERY_LOCATION
+from capkit.core.verifier import EVERY_LOCATION
 from rich.console import Console
 from ..io import escape
 from rich.progress import MofNCompleteColumn, Progress
@@ -35,7 +35,7 @@ from capkit.alignment import (
     write_trace,
 )
 from capkit.alignment.report import percent
-from capkit.timefmt import format_instant, parse_instant
+from capkit.core.timefmt import format_instant, parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
 from ..home import home_option, keyring_path, load_keyring

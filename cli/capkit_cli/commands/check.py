@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from capkit import Invocation, Verifier, strictjson
-from capkit.holder import Proof
-from capkit.timefmt import parse_instant
+from capkit.core.holder import Proof
+from capkit.core.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
 from ..home import home_option, load_keyring, open_cli_store, store_option

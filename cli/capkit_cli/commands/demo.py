@@ -13,9 +13,9 @@ from rich.table import Table
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store
 from capkit.caveats import Budget, Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
-from capkit.holder import delegation_message
-from capkit.token import binary
-from capkit import _b64
+from capkit.core.holder import delegation_message
+from capkit.core.token import binary
+from capkit.core import b64 as _b64
 
 from ..errors import reports_errors
 from ..io import console, print_json

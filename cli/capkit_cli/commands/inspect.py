@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from capkit.verifier import EVERY_LOCATION
+from capkit.core.verifier import EVERY_LOCATION
 from ..io import escape
 from rich.table import Table
 
 from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
 from capkit.caveats import Delegate, Expires, Holder, NotBefore, UnknownCaveat
-from capkit.caveats.delegation import stated_hops
-from capkit.timefmt import format_instant
+from capkit.core.caveats.delegation import stated_hops
+from capkit.core.timefmt import format_instant
 
 from ..errors import EXIT_DENIED, reports_errors
 from ..home import home_option, keyring_path, load_keyring

@@ -14,7 +14,7 @@ from capkit import Keyring
 from ..errors import InputError, reports_errors
 from ..home import home_option, keyring_path, load_keyring, save_keyring
 from ..io import console, print_json
-from capkit.timefmt import format_instant
+from capkit.core.timefmt import format_instant
 
 
 @click.group("keys")

@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from capkit.verifier import EVERY_LOCATION
+from capkit.core.verifier import EVERY_LOCATION
 from rich.table import Table
 
 from capkit import Verifier
 from capkit.caveats import Budget
-from capkit.caveats._fields import show
-from capkit.caveats.limits import describe_window
-from capkit.timefmt import parse_instant
+from capkit.core.caveats._fields import show
+from capkit.core.caveats.limits import describe_window
+from capkit.core.timefmt import parse_instant
 
 from ..errors import reports_errors
 from ..home import home_option, load_keyring, open_cli_store, store_option

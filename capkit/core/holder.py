@@ -21,6 +21,8 @@ a model's context; ``repr`` never shows them.
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 import os
 import secrets
 import time
@@ -30,15 +32,16 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import _b64, ed25519
+from . import b64 as _b64
+from . import ed25519
 from .errors import BadDelegation, KeyringError, MalformedKey, MalformedProof, MalformedToken
 from .invocation import Invocation, invocation_digest
+from .messages import DELEGATION_DOMAIN, PROOF_DOMAIN, delegation_message, proof_message
 from .publickey import PublicKey
 from .secretfile import read_json, write_json
+from .token.token import tail_signature
 
 PROOF_PREFIX = "capkit_proof_"
-DELEGATION_DOMAIN = b"capkit/v1/delegate\x00"
-PROOF_DOMAIN = b"capkit/v1/proof\x00"
 PROOF_VERSION = 1
 NONCE_BYTES = 16
 _PROOF_BYTES = 1 + 32 + 8 + NONCE_BYTES + 64
@@ -102,20 +105,19 @@ class AgentKey:
         return key
 
 
-# ---------------------------------------------------------------- messages
-
-
-def delegation_message(previous_signature: bytes, to: PublicKey, hop: int) -> bytes:
-    """What the current holder signs to hand the token to ``to`` as the holder of ``hop``."""
-    return DELEGATION_DOMAIN + previous_signature + to.raw + hop.to_bytes(4, "big")
-
-
-def proof_message(token_signature: bytes, digest: bytes, at: int, nonce: bytes) -> bytes:
-    """What the holder signs for one call."""
-    return PROOF_DOMAIN + token_signature + digest + at.to_bytes(8, "big", signed=True) + nonce
-
-
 # ------------------------------------------------------------------ proofs
+
+
+def _whole_seconds(at: Any) -> int:
+    """Unix seconds (int, float or aware datetime) rounded down to the second; ``MalformedProof`` otherwise."""
+    if isinstance(at, _dt.datetime):
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise MalformedProof("a proof time is Unix seconds or an aware datetime")
+        at = at.timestamp()
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or abs(at) > 2 ** 62:
+        raise MalformedProof("a proof time is Unix seconds or an aware datetime")
+    return math.floor(at)
+
 
 
 @attrs.frozen(repr=False)
@@ -128,21 +130,22 @@ class Proof:
     signature: bytes
 
     @classmethod
-    def create(cls, agent_key: AgentKey, token: Any, invocation: Invocation, *, at: int | None = None,
+    def create(cls, agent_key: AgentKey, token: Any, invocation: Invocation, *, at: "float | Any | None" = None,
                nonce: bytes | None = None) -> "Proof":
         """Sign ``invocation`` (tool, arguments, audience) for ``token`` with the holder's key.
 
-        ``token`` is a ``Token`` or its text. ``at`` defaults to now; ``nonce`` to 16 random bytes.
+        ``token`` is a ``Token`` or its text; only its tail signature is read. ``at`` (Unix
+        seconds or an aware datetime, rounded down to the second) defaults to now; ``nonce``
+        to 16 random bytes. Raises ``MalformedProof``, ``MalformedToken`` or ``InvalidInvocation``.
         """
-        from .token import Token
-
-        parsed = token if isinstance(token, Token) else Token.parse(token)
-        at = int(time.time()) if at is None else int(at)
+        if not isinstance(agent_key, AgentKey):
+            raise MalformedProof("a proof is made with the holder's AgentKey")
+        seconds = int(time.time()) if at is None else _whole_seconds(at)
         nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
-        if len(nonce) != NONCE_BYTES:
+        if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
             raise MalformedProof("a proof nonce is 16 bytes")
-        message = proof_message(parsed.signature, invocation_digest(invocation), at, nonce)
-        return cls(agent_key.public_key, at, nonce, agent_key.sign(message))
+        message = proof_message(tail_signature(token), invocation_digest(invocation), seconds, nonce)
+        return cls(agent_key.public_key, seconds, nonce, agent_key.sign(message))
 
     def serialize(self) -> str:
         """``capkit_proof_`` + base64url(version, public key, time, nonce, signature): 175 characters."""

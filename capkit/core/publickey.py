@@ -10,7 +10,8 @@ import hashlib
 
 import attrs
 
-from . import _b64, ed25519
+from . import b64 as _b64
+from . import ed25519
 from .errors import MalformedKey
 
 PUBLIC_KEY_PREFIX = "capkit_pk_"

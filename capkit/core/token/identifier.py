@@ -10,8 +10,8 @@ import re
 
 import attrs
 
-from .. import _b64
-from .._text import text_problem
+from .. import b64 as _b64
+from ..text import text_problem
 from ..errors import MalformedToken
 
 FORMAT_VERSION = 1

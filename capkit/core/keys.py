@@ -24,7 +24,7 @@ import attrs
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from . import _b64
+from . import b64 as _b64
 from .errors import KeyringError, UnknownKey
 from .secretfile import read_json, write_json
 from .token import chain

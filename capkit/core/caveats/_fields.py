@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Any, Iterable
 
-from .._text import escape_bidi
+from ..text import escape_bidi
 from ..codes import Code
 from ..errors import AmountError, InvalidCaveat, MatchError
 from ..limits import Limits

@@ -23,8 +23,9 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
 
 import attrs
 
-from .. import _b64, canonical
-from .._text import require_text
+from .. import b64 as _b64
+from .. import canonical
+from ..text import require_text
 from ..codes import Code
 from ..errors import AmountError, InvalidCaveat, MalformedKey, MatchError, NotCanonical
 from ..limits import DEFAULT_LIMITS, Limits

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Iterable
 
 import attrs
 
-from .. import _b64
+from .. import b64 as _b64
 from ..caveats import REGISTRY, Caveat, Delegate, Holder, MaxDepth, Registry, UnknownCaveat
-from ..errors import BadDelegation, InvalidCaveat, KeyringError, MalformedToken, TokenTooLarge
+from ..errors import BadDelegation, InvalidCaveat, KeyringError, MalformedKey, MalformedToken, TokenTooLarge
 from ..limits import DEFAULT_LIMITS, Limits
-from . import binary, chain
+from ..messages import delegation_message
+from ..publickey import PublicKey
+from . import binary
+from . import chain
 from .identifier import Identifier, location_problem
 
 if TYPE_CHECKING:
     from ..holder import AgentKey
     from ..keys import Keyring
-    from ..publickey import PublicKey
 
 #: Every token's text form starts with this, so secret scanners can find leaked tokens.
 TEXT_PREFIX = "capkit_"
@@ -56,10 +58,10 @@ class Token:
         return f"Token(id={self.id!r}, key_id={self.key_id!r}, location={self.location!r}, caveats={len(self.caveats)})"
 
     @property
-    def holder(self) -> "PublicKey | None":
-        """The current holder as the token states it (Holder, then each Delegate); None for a bearer token.
+    def claimed_holder(self) -> "PublicKey | None":
+        """The current holder *as the token claims it* (Holder, then each Delegate); None for a bearer token.
 
-        Unverified: only a ``Verifier`` checks that each delegation is signed by the holder before it.
+        A claim, not a fact: only a ``Verifier`` checks that each delegation is signed by the holder before it.
         """
         holder = None
         for caveat in self.caveats:
@@ -82,10 +84,7 @@ class Token:
         token's tail signature (after ``caveats``), ``to`` and the new hop number,
         so only the current holder can delegate, and only this token.
         """
-        from ..holder import delegation_message
-        from ..publickey import PublicKey
-
-        current = self.holder
+        current = self.claimed_holder
         if current is None:
             raise BadDelegation("a bearer token has no holder to delegate it; mint it with a Holder caveat")
         if holder_key.public_key != current:
@@ -93,7 +92,10 @@ class Token:
                 f"only the current holder (agent {current.fingerprint}) can delegate this token, "
                 f"not agent {holder_key.public_key.fingerprint}"
             )
-        to_key = PublicKey.parse(to)
+        try:
+            to_key = PublicKey.parse(to)
+        except MalformedKey as exc:
+            raise BadDelegation(f"the agent to delegate to: {exc.message}") from None
         hop = self.depth + 1
         limit = min((c.n for c in (*self.caveats, *caveats) if isinstance(c, MaxDepth)), default=None)
         if limit is not None and hop > limit:
@@ -194,11 +196,44 @@ def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
     if len(text) > limits.max_token_text:
         raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
     if not text.startswith(TEXT_PREFIX):
-        raise MalformedToken("token text does not start with 'capkit_'")
+        hint = ""
+        if text.startswith("capkit_proof_"):
+            hint = "; this is a proof, not a token"
+        elif text.startswith("capkit_pk_"):
+            hint = "; this is an agent public key, not a token"
+        elif text.startswith("Token(id="):
+            hint = "; this is the repr of a Token: pass the Token itself, or token.serialize()"
+        raise MalformedToken("token text does not start with 'capkit_'" + hint)
+    if text.startswith("capkit_proof_") or text.startswith("capkit_pk_"):
+        raise MalformedToken("this is a capkit " + ("proof" if text.startswith("capkit_proof_") else
+                                                     "agent public key") + ", not a token")
     try:
         return _b64.decode(text[7:])
     except ValueError:
-        raise MalformedToken("token text is not valid unpadded base64url") from None
+        length = len(text) - 7
+        why = ("its length is impossible for base64url (was it cut short or pasted with a character missing?)"
+               if length % 4 == 1 else "it holds characters outside A-Z a-z 0-9 - _ or was cut short")
+        raise MalformedToken(f"token text is not valid unpadded base64url: {why}") from None
+
+
+_SIGNATURE_FIELD = bytes((binary.SIGNATURE, binary.SIGNATURE_BYTES))
+
+
+def tail_signature(token: "Token | str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The tail signature of a token (what a proof binds), reading only the token's frame and last field.
+
+    For a holder signing a proof over its own token: the caveats are not decoded (the verifier does that).
+    Raises ``MalformedToken`` for anything that does not end like a V2 macaroon.
+    """
+    if isinstance(token, Token):
+        return token.signature
+    data = decode_text(token, limits)
+    if len(data) < 3 + len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES or data[0] != binary.VERSION:
+        raise MalformedToken("token is not a version 2 macaroon")
+    tail = data[-(len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES):]
+    if tail[:2] != _SIGNATURE_FIELD or data[-(binary.SIGNATURE_BYTES + 3)] != binary.EOS:
+        raise MalformedToken("token does not end with a signature field")
+    return tail[2:]
 
 
 def _encode_caveats(caveats: Iterable[Caveat], limits: Limits) -> tuple[bytes, ...]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .._text import has_control
+from ..text import has_control
 from ..errors import MatchError
 
 __all__ = [

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 
-from . import _b64
+from . import b64 as _b64
 from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Holder, MaxDepth, Registry
 from .caveats._fields import show
 from .caveats.base import Failure
@@ -65,7 +65,8 @@ from .limits import DEFAULT_LIMITS, Limits
 from .publickey import PublicKey
 from .state import MemoryStore, Store
 from .state.types import Exceeded, Meter, Reservation, StateRequest, StateResult, Usage
-from .token import Token, chain
+from .token import chain
+from .token import Token
 from .token.binary import decode as decode_binary
 from .token.identifier import location_problem
 from .token.token import decode_text
