@@ -36,9 +36,11 @@ from capkit.caveats import (
     Range,
     Tools,
 )
-from capkit.core.holder import AgentKey, Proof, delegation_message
+from capkit.core.holder import AgentKey
+from capkit.core.messages import delegation_message
+from capkit.core.proof import Proof
 from capkit.core.token import binary
-from capkit.core.token import chain
+from capkit.core import chain
 from capkit.core.token.identifier import Identifier
 
 OUT = Path(__file__).parent / "vectors" / "core.json"

@@ -14,7 +14,7 @@ from capkit import Keyring, Token, Verifier, mint
 from capkit.caveats import Max, OneOf, Tools
 from capkit.core.limits import Limits
 from capkit.core.token import binary
-from capkit.core.token import chain
+from capkit.core import chain
 from capkit.core.token.identifier import Identifier
 
 from .conftest import NOW, SECRET, call

@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 from capkit import Invocation, Keyring, Token, Verifier, mint
 from capkit.caveats import Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
 from capkit.errors import InsecureKeyFile, KeyringError
-from capkit.core.holder import AgentKey, DelegationError, MalformedProof, Proof, delegation_message
+from capkit.core.errors import BadDelegation as DelegationError
+from capkit.core.errors import MalformedProof
+from capkit.core.holder import AgentKey
+from capkit.core.messages import delegation_message
+from capkit.core.proof import Proof
 from capkit.core.invocation import canonical_invocation, invocation_digest
 from capkit.core.publickey import MalformedKey, PublicKey
 from capkit.state import MemoryStore, StateRequest

@@ -8,7 +8,9 @@ import stat
 
 import pytest
 
-from capkit import InsecureKeyFile, Keyring, KeyringError, Token, UnknownKey, Verifier, mint
+from capkit import Keyring, KeyringError, Token, Verifier, mint
+
+from capkit.errors import InsecureKeyFile, UnknownKey
 from capkit.caveats import Tools
 from capkit.core.keys import derive_location_key
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from capkit import InvalidCaveat, KeyringError, MalformedToken, Token, TokenTooLarge, mint
+from capkit import InvalidCaveat, KeyringError, MalformedToken, Token, mint
+
+from capkit.errors import TokenTooLarge
 from capkit.caveats import Max, Tools, UnknownCaveat
 from capkit.core.limits import Limits
 from capkit.core.token import binary
-from capkit.core.token import chain
+from capkit.core import chain
 from capkit.core.token.identifier import Identifier
 
 

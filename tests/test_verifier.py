@@ -211,10 +211,12 @@ def test_authorize_never_raises_on_garbage_arguments(args, tool):
 
 
 def test_verify_chain_is_public_and_typed(keyring, verifier, rent_token):
-    from capkit import BadSignature, MalformedToken, UnknownKey, VerifiedChain
+    from capkit import BadSignature, MalformedToken
+    from capkit.errors import UnknownKey
+    from capkit.core.token.verify import VerifiedToken
 
     verified = verifier.verify_chain(rent_token.serialize())
-    assert isinstance(verified, VerifiedChain)
+    assert isinstance(verified, VerifiedToken)
     assert verified.token_id == rent_token.id and verified.location == "bank" and verified.caveats == rent_token.caveats
     with pytest.raises(MalformedToken):
         verifier.verify_chain("capkit_!!")

@@ -32,7 +32,7 @@ from ..grant import Grant, parse_grant
 from ..core.invocation import Invocation
 from ..core.keys import Keyring
 from ..state import MemoryStore
-from ..core.token import Token, mint
+from ..core.token.token import Token, mint
 from ..core.verifier import Verifier
 from .trace import TraceCall
 

@@ -21,7 +21,7 @@ import attrs
 from .. import strictjson
 from ..core.text import escape_bidi
 from ..core.caveats._fields import ARG_NAME
-from ..core.errors import CapkitError
+from ..core.errors import TraceError
 from ..core.timefmt import TimeFormatError, format_instant, parse_instant
 
 LABELS = ("benign", "attack")
@@ -31,10 +31,7 @@ MAX_LINE_CHARS = 1 << 20
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
 
 
-class TraceError(CapkitError):
-    """A trace (or a log to import) cannot be read; the message names the line."""
-
-    code = "bad_trace"
+__all__ = ["TraceCall", "TraceError", "read_trace", "trace_call", "write_trace"]
 
 
 @attrs.frozen

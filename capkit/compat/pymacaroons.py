@@ -18,10 +18,10 @@ from pymacaroons.exceptions import MacaroonException
 from pymacaroons.serializers import BinarySerializer
 
 from ..core.caveats import REGISTRY, Registry
-from ..core.invocation import InvocationProblem, validate
+from ..core.invocation import InvalidInvocation, validate
 from ..core.keys import Keyring
 from ..core.limits import DEFAULT_LIMITS, Limits
-from ..core.token import Token
+from ..core.token.token import Token
 
 __all__ = ["from_macaroon", "root_key", "satisfier", "to_macaroon", "verify"]
 
@@ -46,7 +46,7 @@ def satisfier(invocation: object, *, now: float | None = None, registry: Registr
     """A pymacaroons general satisfier that accepts a caveat iff capkit's check of it passes for ``invocation``."""
     try:
         call = validate(invocation, time.time() if now is None else now, limits)
-    except InvocationProblem:
+    except InvalidInvocation:
         return lambda predicate: False
 
     def satisfied(predicate: str) -> bool:

@@ -15,6 +15,7 @@ import attrs
 
 from .caveats import Caveat
 from .codes import ALL_CODES, Code
+from .errors import CapkitError
 from .state.types import Reservation
 
 __all__ = ["ALL_CODES", "Code", "Decision", "Hop", "Reason"]
@@ -92,8 +93,6 @@ class Decision:
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
-            from .errors import CapkitError
-
             raise CapkitError("an allowed decision has no reasons and a denied one has at least one")
 
     def __bool__(self) -> bool:

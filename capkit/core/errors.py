@@ -35,7 +35,10 @@ __all__ = [
     "StrictJSONError",
     "TimeFormatError",
     "TokenTooLarge",
+    "TraceError",
     "UnknownKey",
+    "UnmappableRoute",
+    "UnsafeRoutes",
     "UnsafeStore",
     "WrongLocation",
     "all_error_classes",
@@ -192,6 +195,24 @@ class GrantError(CapkitError):
     """A grant file is not valid; the message names the offending key."""
 
     code = "bad_grant"
+
+
+class TraceError(CapkitError):
+    """A trace (or a log to import) cannot be read; the message names the line."""
+
+    code = "bad_trace"
+
+
+class UnmappableRoute(CapkitError):
+    """A request path that cannot name a tool unambiguously."""
+
+    code = "bad_route"
+
+
+class UnsafeRoutes(CapkitError):
+    """Routes read arguments from places capkit's HTTP middleware does not authorize."""
+
+    code = "unsafe_routes"
 
 
 class AuditError(CapkitError):

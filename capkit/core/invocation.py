@@ -38,17 +38,13 @@ class Invocation:
     at: "float | int | _dt.datetime | None" = None
 
 
-#: Why an invocation is not well-formed (a sentence for a person): the error ``validate`` raises.
-InvocationProblem = InvalidInvocation
-
-
 def _seconds(at: object) -> float:
     if isinstance(at, _dt.datetime):
         if at.tzinfo is None or at.utcoffset() is None:
-            raise InvocationProblem("the call time is a datetime without a timezone")
+            raise InvalidInvocation("the call time is a datetime without a timezone")
         return at.timestamp()
     if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
-        raise InvocationProblem("the call time is not Unix seconds or an aware datetime")
+        raise InvalidInvocation("the call time is not Unix seconds or an aware datetime")
     return float(at)
 
 
@@ -63,30 +59,30 @@ class _Budget:
 def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> None:
     budget.nodes -= 1
     if budget.nodes < 0:
-        raise InvocationProblem(f"the arguments hold more than {limits.max_arg_nodes} values")
+        raise InvalidInvocation(f"the arguments hold more than {limits.max_arg_nodes} values")
     if isinstance(value, str):
         budget.chars -= len(value)
         if budget.chars < 0:
-            raise InvocationProblem(f"the arguments hold more than {limits.max_arg_chars} characters")
+            raise InvalidInvocation(f"the arguments hold more than {limits.max_arg_chars} characters")
         return
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if value.bit_length() > 256:
-            raise InvocationProblem("an argument is an integer too large to handle")
+            raise InvalidInvocation("an argument is an integer too large to handle")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvocationProblem("an argument is NaN or infinite")
+            raise InvalidInvocation("an argument is NaN or infinite")
         return
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise InvocationProblem("an argument is NaN or infinite")
+            raise InvalidInvocation("an argument is NaN or infinite")
         if value and abs(value.adjusted()) > MAX_NUMBER_EXPONENT:
-            raise InvocationProblem("an argument is a number too large or too small to handle")
+            raise InvalidInvocation("an argument is a number too large or too small to handle")
         return
     if depth >= limits.max_arg_depth:
-        raise InvocationProblem(f"the arguments are nested deeper than {limits.max_arg_depth} levels")
+        raise InvalidInvocation(f"the arguments are nested deeper than {limits.max_arg_depth} levels")
     if isinstance(value, (list, tuple)):
         for item in value:
             _check_value(item, depth + 1, budget, limits)
@@ -94,13 +90,13 @@ def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> Non
     if isinstance(value, Mapping):
         _check_object(value, depth + 1, budget, limits)
         return
-    raise InvocationProblem(f"an argument is a {type(value).__name__}, which is not a JSON value")
+    raise InvalidInvocation(f"an argument is a {type(value).__name__}, which is not a JSON value")
 
 
 def _check_object(obj: Mapping[Any, Any], depth: int, budget: _Budget, limits: Limits) -> None:
     for key, item in obj.items():
         if type(key) is not str:
-            raise InvocationProblem("an argument name is not text")
+            raise InvalidInvocation("an argument name is not text")
         kind = type(item)
         if kind is str and budget.nodes > 0 and budget.chars > len(key) + len(item):
             budget.nodes -= 1  # the common case, inline: a short text argument
@@ -111,22 +107,22 @@ def _check_object(obj: Mapping[Any, Any], depth: int, budget: _Budget, limits: L
 
 
 def validate(invocation: object, now: float, limits: Limits = DEFAULT_LIMITS) -> Call:
-    """The ``Call`` that caveats check, or ``InvocationProblem`` saying why there is none.
+    """The ``Call`` that caveats check, or ``InvalidInvocation`` saying why there is none.
 
     ``now`` is used when the invocation carries no time.
     """
     if not isinstance(invocation, Invocation):
-        raise InvocationProblem("the call is not a capkit Invocation")
+        raise InvalidInvocation("the call is not a capkit Invocation")
     tool = invocation.tool
     if not isinstance(tool, str) or not TOOL_NAME.fullmatch(tool):
-        raise InvocationProblem("the tool name is not 1-128 characters of A-Z a-z 0-9 _ . : / -")
+        raise InvalidInvocation("the tool name is not 1-128 characters of A-Z a-z 0-9 _ . : / -")
     args = invocation.args
     if not isinstance(args, Mapping):
-        raise InvocationProblem("the arguments are not a JSON object")
+        raise InvalidInvocation("the arguments are not a JSON object")
     _check_object(args, 0, _Budget(limits), limits)
     audience = invocation.audience
     if audience is not None and (not isinstance(audience, str) or not audience or len(audience) > 1024):
-        raise InvocationProblem("the audience is not a non-empty string")
+        raise InvalidInvocation("the audience is not a non-empty string")
     at = now if invocation.at is None else _seconds(invocation.at)
     return Call(tool, args, audience, at, Work(limits.max_match_work, limits.max_match_chars))
 

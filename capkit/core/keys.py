@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from . import b64 as _b64
 from .errors import KeyringError, UnknownKey
 from .secretfile import read_json, write_json
-from .token import chain
+from . import chain
 from .token.identifier import KEY_ID, location_problem
 
 SECRET_BYTES = 32

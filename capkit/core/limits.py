@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import attrs
 
+from .errors import InvalidCaveat
 
-@attrs.frozen
+
+def _positive(instance: object, attribute: "attrs.Attribute[int]", value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 40:
+        raise InvalidCaveat(f"Limits.{attribute.name} must be a positive integer")
+
+
+@attrs.frozen(field_transformer=lambda cls, fields: [f.evolve(validator=_positive) for f in fields])
 class Limits:
-    """Caps applied when tokens are parsed and invocations are checked."""
+    """Caps applied when tokens are parsed and invocations are checked (each a positive integer)."""
 
     #: Bytes of the binary (V2) token.
     max_token_bytes: int = 8192

@@ -28,28 +28,28 @@ time. Replacing the keyring (``use_keyring``) invalidates every cached chain.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import attrs
 
-from . import b64 as _b64
-from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Holder, MaxDepth, Registry
+from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Registry
 from .caveats._fields import show
-from .caveats.base import Failure
+from .caveats.base import Failure, to_seconds
 from .caveats.limits import describe_window, period_of, rolling_seconds
 from .codes import Code
-from .decision import Decision, Hop, Reason
+from .decision import Decision, Reason
 from .errors import (
+    AuthorizationDenied,
     BadDelegation,
     BadSignature,
     CapkitError,
+    InvalidCaveat,
     InvalidInvocation,
     MalformedProof,
     MalformedToken,
@@ -58,18 +58,24 @@ from .errors import (
     UnknownKey,
     WrongLocation,
 )
-from .holder import Proof, delegation_message, proof_message
 from .invocation import invocation_digest, validate
 from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
+from .messages import proof_message
+from .proof import Proof
 from .publickey import PublicKey
 from .state import MemoryStore, Store
 from .state.types import Exceeded, Meter, Reservation, StateRequest, StateResult, Usage
-from .token import chain
-from .token import Token
 from .token.binary import decode as decode_binary
 from .token.identifier import location_problem
-from .token.token import decode_text
+from .token.decode import decode_header, decode_text
+from .token.verify import MeteredCaveat, VerifiedToken, check_delegation, hop_id, meter_key, verify_token
+
+if TYPE_CHECKING:
+    from .token.token import Token
+
+__all__ = ["EVERY_LOCATION", "MAX_PROOF_WINDOW", "PROOF_WINDOW", "BudgetStatus", "MeteredCaveat", "Verifier",
+           "VerifiedToken", "hop_id", "meter_key"]
 
 _HOP_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{8})?", re.ASCII)
 _log = logging.getLogger("capkit.verifier")
@@ -87,25 +93,6 @@ COMMIT_ATTEMPTS = 3
 COMMIT_BACKOFF = (0.05, 0.25)
 
 
-def hop_id(token_id: str, delegation_signature: bytes) -> str:
-    """The id of the hop a delegation starts: ``TOKENID.SUFFIX`` (8 characters derived from its signature)."""
-    return token_id + "." + _b64.encode(hashlib.sha256(b"capkit/v1/hop\x00" + delegation_signature).digest()[:6])
-
-
-def meter_key(token_id: str, signature_after: bytes) -> str:
-    """The id of a budget or call counter: unique to the exact chain prefix that ends with its caveat."""
-    return _b64.encode(hashlib.sha256(b"capkit/v1/meter\x00" + token_id.encode() + signature_after).digest()[:18])
-
-
-@attrs.frozen
-class MeteredCaveat:
-    """A budget or call limit of a verified chain, with the id of its counter."""
-
-    index: int
-    caveat: "Budget | CallLimit"
-    key: str
-
-
 @attrs.frozen
 class BudgetStatus:
     """What ``Verifier.budgets`` reports for one budget or call limit of a token."""
@@ -118,82 +105,6 @@ class BudgetStatus:
     cap: Decimal
     committed: Decimal
     reserved: Decimal
-
-
-@attrs.frozen
-class VerifiedChain:
-    """A token whose HMAC chain and delegations verified under a keyring: its caveats can be trusted."""
-
-    token_id: str
-    key_id: str
-    location: str
-    caveats: tuple[Caveat, ...]
-    #: Delegation hop of each caveat: how many delegations precede it.
-    hops: tuple[int, ...]
-    #: Fingerprint of the agent that held the token when each caveat was added (None at hop 0).
-    agents: tuple[str | None, ...]
-    #: The holder at each hop, from the grant to the current holder.
-    chain: tuple[Hop, ...]
-    #: The current holder; None for a bearer token.
-    holder: PublicKey | None
-    #: Token-level failures found in the chain (delegation depth beyond a MaxDepth).
-    failures: tuple[Reason, ...]
-    #: The tail signature, which proofs bind.
-    signature: bytes = attrs.field(repr=False)
-    #: Budgets and call limits, with their counters' ids.
-    metered: tuple[MeteredCaveat, ...] = ()
-    _revocation_check: "StateRequest | None" = attrs.field(default=None, init=False, repr=False, eq=False)
-
-    @property
-    def hop_ids(self) -> tuple[str, ...]:
-        """The id of every hop, from the grant's token id to the current holder's."""
-        return self.revocation_check.revocation_ids
-
-    @property
-    def revocation_check(self) -> StateRequest:
-        """The store request of a call that reserves nothing and carries no proof: the revocation check only."""
-        request = self._revocation_check
-        if request is None:  # built on first use, then kept with the cached chain
-            request = StateRequest(self.token_id, tuple(h.id for h in self.chain), None, 0.0, (), 0.0)
-            object.__setattr__(self, "_revocation_check", request)
-        return request
-
-    @property
-    def depth(self) -> int:
-        """How many delegations the token has been through."""
-        return len(self.chain) - 1
-
-    def check(self, call: "object", *, listing: bool = False) -> list[Reason]:
-        """Every non-structural caveat that ``call`` (a validated ``Call``) fails, in order, without shared state.
-
-        With ``listing`` the caveats about tools and arguments are skipped: what
-        is left (time, audience, unreadable caveats) decides whether the token may
-        list at all; ``grants_tool`` then decides what the listing shows.
-        """
-        from .caveats import Tools
-        from .caveats.arguments import ScopedCaveat
-
-        reasons = []
-        for index, caveat in enumerate(self.caveats):
-            if caveat.structural or (listing and isinstance(caveat, (Tools, ScopedCaveat))):
-                continue
-            failure = caveat.check(call)  # type: ignore[arg-type]
-            if failure is not None:
-                reasons.append(Reason(failure.code, failure.message, index + 1, caveat, self.hops[index],
-                                      self.agents[index]))
-        return reasons
-
-    def grants_tool(self, tool: str) -> bool:
-        """True if every ``Tools`` caveat of the chain grants ``tool`` (and no caveat is unreadable).
-
-        What a listing (MCP ``tools/list``) may show: a tool no call of this token could reach is hidden.
-        """
-        from .caveats import Tools, UnknownCaveat
-
-        for caveat in self.caveats:
-            if isinstance(caveat, UnknownCaveat) or (isinstance(caveat, Tools) and not caveat.grants(tool)):
-                return False
-        return True
 
 
 class _EveryLocation:
@@ -286,7 +197,7 @@ class Verifier:
         self._registry = registry
         self._clock = clock
         self._cache_size = cache_size
-        self._cache: dict[tuple[bytes, object], VerifiedChain] = {}
+        self._cache: dict[tuple[bytes, object], VerifiedToken] = {}
         self._delegations: dict[bytes, bool] = {}
         self._caveats: dict[bytes, Caveat] = {}
         self._lock = threading.Lock()
@@ -321,7 +232,7 @@ class Verifier:
 
     # ------------------------------------------------------------------ chain
 
-    def verify_chain(self, token: "Token | str | bytes") -> VerifiedChain:
+    def verify_chain(self, token: "Token | str | bytes") -> VerifiedToken:
         """Parse ``token``, verify its HMAC chain and its delegations, without any call.
 
         Raises ``MalformedToken`` (``TokenTooLarge``), ``WrongLocation``,
@@ -329,14 +240,12 @@ class Verifier:
         the reason code ``authorize`` reports.
         """
         keyring = self._keyring
-        try:
-            cache_key = (keyring.state, token.to_bytes() if isinstance(token, Token) else token)
-            return self._cache[cache_key]
-        except KeyError:
-            pass
-        except TypeError:  # unhashable input: not a token
-            raise MalformedToken(f"a token must be text or bytes, not {type(token).__name__}") from None
-        verified = self._verify_uncached(token, keyring)
+        data = token if isinstance(token, (str, bytes)) else _token_bytes(token)
+        cache_key = (keyring.state, data)
+        found = self._cache.get(cache_key)
+        if found is not None:
+            return found
+        verified = self._verify_uncached(data, keyring)
         with self._lock:
             if self._keyring is keyring:
                 if len(self._cache) >= self._cache_size:
@@ -355,92 +264,19 @@ class Verifier:
                 self._caveats[raw] = found
         return found
 
-    def _verify_uncached(self, token: "Token | str | bytes", keyring: Keyring) -> VerifiedChain:
-        if isinstance(token, Token):
-            location, identifier, caveats = token.location, token.identifier, token.caveats
-            identifier_bytes, encoded, signature = identifier.encode(), token.encoded_caveats, token.signature
-        else:
-            from .token.token import decode_header
-
-            raw = decode_binary(decode_text(token, self._limits), self._limits)
-            location, identifier = decode_header(raw)
-            caveats = tuple([self._decode_caveat(c) for c in raw.caveats])
-            identifier_bytes, encoded, signature = raw.identifier, raw.caveats, raw.signature
-        if self._locations is not None and location not in self._locations:
-            served = ", ".join(sorted(self._locations))
-            raise WrongLocation(f"the token is for location {location!r}; this verifier serves {served}",
-                                token_id=identifier.token_id)
-        try:
-            k0 = keyring.chain_key(identifier.key_id, location)
-        except UnknownKey as exc:
-            raise UnknownKey(exc.message, token_id=identifier.token_id) from None
-        structural = any(c.structural or c.metered for c in caveats)
-        if structural:
-            # Delegations and counters use the chain's intermediate signatures: keep them all.
-            signatures = chain.signatures(k0, identifier_bytes, encoded)
-            valid = chain.matches(signatures[-1], signature)
-        else:
-            signatures = []
-            valid = chain.verify(k0, identifier_bytes, encoded, signature)
-        if not valid:
-            raise BadSignature(
-                "the token's signature does not verify: it was altered or not minted with this key",
-                token_id=identifier.token_id,
-            )
-        if not structural:
-            return VerifiedChain(identifier.token_id, identifier.key_id, location, caveats, (0,) * len(caveats),
-                                 (None,) * len(caveats), (Hop(0, None, identifier.token_id),), None, (), signature)
-        return self._walk_holders(identifier.token_id, identifier.key_id, location, caveats, encoded, signatures,
-                                  signature)
-
-    def _walk_holders(self, token_id: str, key_id: str, location: str, caveats: tuple[Caveat, ...],
-                      encoded: tuple[bytes, ...], signatures: list[bytes], signature: bytes) -> VerifiedChain:
-        holder: PublicKey | None = None
-        hop = 0
-        hops: list[int] = []
-        agents: list[str | None] = []
-        links = [Hop(0, None, token_id)]
-        depth_caveats: list[tuple[int, int, int]] = []
-        metered: list[MeteredCaveat] = []
-        for index, caveat in enumerate(caveats):
-            hops.append(hop)
-            agents.append(holder.fingerprint if holder is not None and hop > 0 else None)
-            if isinstance(caveat, Holder):
-                if holder is not None:
-                    raise BadDelegation(
-                        f"caveat {index + 1} names another holder; a holder changes only through a signed delegation",
-                        token_id=token_id)
-                holder = caveat.public_key
-                links[0] = Hop(0, holder.fingerprint, token_id)
-            elif isinstance(caveat, Delegate):
-                if holder is None:
-                    raise BadDelegation(f"caveat {index + 1} delegates a token that has no holder", token_id=token_id)
-                if not self._delegation_signed(holder, caveat, encoded[index], signatures[index], hop + 1):
-                    raise BadDelegation(
-                        f"caveat {index + 1}: the delegation to agent {caveat.to.fingerprint} is not signed by the "
-                        f"token's holder at that point (agent {holder.fingerprint})", token_id=token_id)
-                hop += 1
-                holder = caveat.to
-                links.append(Hop(hop, holder.fingerprint, hop_id(token_id, caveat.signature)))
-            elif isinstance(caveat, MaxDepth):
-                depth_caveats.append((index, caveat.n, hop))
-            elif caveat.metered:
-                metered.append(MeteredCaveat(index, caveat, meter_key(token_id, signatures[index + 1])))  # type: ignore[arg-type]
-        failures = tuple(
-            Reason(Code.DEPTH_EXCEEDED,
-                   f"the token went through {hop} delegation{'s' if hop != 1 else ''}; at most {limit} allowed",
-                   index + 1, caveats[index], at_hop, agents[index])
-            for index, limit, at_hop in depth_caveats if hop > limit
-        )
-        return VerifiedChain(token_id, key_id, location, caveats, tuple(hops), tuple(agents), tuple(links),
-                             holder, failures, signature, tuple(metered))
+    def _verify_uncached(self, data: "str | bytes", keyring: Keyring) -> VerifiedToken:
+        raw = decode_binary(decode_text(data, self._limits), self._limits)
+        location, identifier = decode_header(raw)
+        caveats = tuple([self._decode_caveat(c) for c in raw.caveats])
+        return verify_token(location, identifier, raw.identifier, caveats, raw.caveats, raw.signature, keyring,
+                            self._locations, self._delegation_signed)
 
     def _delegation_signed(self, holder: PublicKey, caveat: Delegate, encoded: bytes, previous: bytes,
                            hop: int) -> bool:
         memo = holder.raw + previous + encoded
         if self._delegations.get(memo):
             return True
-        if not holder.verify(caveat.signature, delegation_message(previous, caveat.to, hop)):
+        if not check_delegation(holder, caveat, previous, hop):
             return False
         with self._lock:
             if len(self._delegations) >= self._cache_size:
@@ -464,7 +300,7 @@ class Verifier:
         """Decide whether the holder of ``token`` may list what it grants (tools, resources, prompts).
 
         The same checks as ``authorize`` except the caveats about tools and
-        arguments (the listing shows only what ``VerifiedChain.grants_tool``
+        arguments (the listing shows only what ``VerifiedToken.grants_tool``
         admits): chain, location, holder proof over ``invocation``, time and
         audience caveats, revocation and the proof's nonce. Reserves nothing.
         """
@@ -506,7 +342,7 @@ class Verifier:
             return Decision(False, tuple(reasons), verified.token_id, verified.chain)
         return self._decide_with_state(verified, call, accepted, listing)
 
-    def _decide_with_state(self, verified: VerifiedChain, call: "object", accepted: Proof | None,
+    def _decide_with_state(self, verified: VerifiedToken, call: "object", accepted: Proof | None,
                            listing: bool = False) -> Decision:
         """Step 5: revocation, nonce and every budget and counter, atomically in the store."""
         meters: list[Meter] = []
@@ -632,8 +468,6 @@ class Verifier:
         denied; the body does not run. A body that raises ``NothingSpent`` gives
         its budget room back; any other exception commits (the outcome is not known).
         """
-        from .errors import AuthorizationDenied
-
         decision = self.authorize(token, invocation, proof)
         if not decision.allowed:
             raise AuthorizationDenied(decision)
@@ -660,11 +494,15 @@ class Verifier:
         self._store.revoke(hop_id, reason, self._clock())
 
     def budgets(self, token: "Token | str | bytes", at: "float | None" = None) -> tuple[BudgetStatus, ...]:
-        """Committed and reserved amounts of every budget and call limit of ``token`` (current period)."""
-        from .caveats.base import to_seconds
+        """Committed and reserved amounts of every budget and call limit of ``token`` (current period).
 
+        ``at`` is Unix seconds or an aware datetime (default: the verifier's clock).
+        """
         verified = self.verify_chain(token)
-        now = self._clock() if at is None else float(to_seconds(at, "at"))
+        try:
+            now = self._clock() if at is None else float(to_seconds(at, "at"))
+        except InvalidCaveat as exc:
+            raise CapkitError(f"budgets(at=...): {exc.message}") from None
         keys = []
         for item in verified.metered:
             period = period_of(item.caveat.window, now)
@@ -680,7 +518,7 @@ class Verifier:
         """Close the store."""
         self._store.close()
 
-    def _check_proof(self, verified: VerifiedChain, holder: PublicKey, invocation: object, now: float,
+    def _check_proof(self, verified: VerifiedToken, holder: PublicKey, invocation: object, now: float,
                      proof: "Proof | str") -> "tuple[Proof | None, Reason | None]":
         try:
             parsed = Proof.parse(proof)
@@ -700,6 +538,18 @@ class Verifier:
             return None, Reason(Code.BAD_PROOF,
                                 "the proof does not match this call (tool, arguments, audience) or this token")
         return parsed, None
+
+
+def _token_bytes(token: object) -> bytes:
+    """The V2 bytes of a ``Token`` (or any bytes-like token); ``MalformedToken`` for anything else."""
+    if isinstance(token, (bytearray, memoryview)):
+        return bytes(token)
+    to_bytes = getattr(token, "to_bytes", None)
+    if callable(to_bytes) and not isinstance(token, int):  # a Token
+        data = to_bytes()
+        if isinstance(data, bytes):
+            return data
+    raise MalformedToken(f"a token must be a Token, its text or its bytes, not a {type(token).__name__}")
 
 
 def _token_problem(exc: CapkitError, token: object) -> str:

@@ -48,7 +48,7 @@ from typing import Any, Awaitable, Callable, Iterable, MutableMapping
 from urllib.parse import parse_qsl
 
 from .. import strictjson
-from ..core.errors import CapkitError, MalformedToken, StrictJSONError
+from ..core.errors import CapkitError, MalformedToken, StrictJSONError, UnmappableRoute
 from ..core.invocation import Invocation
 from ..core.verifier import Verifier
 from ._boundary import authorize_async, denial_text, settle_async
@@ -67,12 +67,6 @@ PROBLEM_TYPE = "urn:capkit:problem:denied"
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _METHOD = re.compile(r"[A-Z]{1,16}", re.ASCII)
 _JSON_TYPE = re.compile(r"application/json\s*(?:;\s*charset\s*=\s*\"?utf-8\"?\s*)?", re.IGNORECASE | re.ASCII)
-
-
-class UnmappableRoute(CapkitError):
-    """A request path that cannot name a tool unambiguously."""
-
-    code = "bad_route"
 
 
 def tool_for_path(method: str, path: str) -> str | None:

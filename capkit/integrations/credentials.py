@@ -14,9 +14,10 @@ from typing import Any, Iterator
 
 import attrs
 
-from ..core.holder import AgentKey, Proof
+from ..core.holder import AgentKey
+from ..core.proof import Proof
 from ..core.invocation import Invocation
-from ..core.token import Token
+from ..core.token.token import Token
 
 #: The prefix of every ``_meta`` key capkit reads or writes (a reverse-DNS prefix, as MCP's naming rules ask).
 META_PREFIX = "dev.capkit/"

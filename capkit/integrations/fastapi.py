@@ -14,13 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..core.errors import CapkitError
+from ..core.errors import UnsafeRoutes
 
-
-class UnsafeRoutes(CapkitError):
-    """Routes read arguments from places capkit's HTTP middleware does not authorize."""
-
-    code = "unsafe_routes"
+__all__ = ["UnsafeRoutes", "check_routes", "route_problems"]
 
 
 def route_problems(route: Any) -> list[str]:

@@ -58,8 +58,8 @@ from ..core.caveats import Call
 from ..core.codes import Code
 from ..core.errors import CapkitError, MalformedToken
 from ..core.invocation import Invocation
-from ..core.token import Token
-from ..core.verifier import VerifiedChain, Verifier
+from ..core.token.token import Token
+from ..core.verifier import VerifiedToken, Verifier
 from ._boundary import (
     authorize_async,
     denial_text,
@@ -272,7 +272,7 @@ class CapkitMiddleware:
         kept = [item for item in items if self._visible(method, verified, item)]
         return result.model_copy(update={attribute: kept})
 
-    def _visible(self, method: str, verified: VerifiedChain, item: Any) -> bool:
+    def _visible(self, method: str, verified: VerifiedToken, item: Any) -> bool:
         def field(name: str) -> Any:
             return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 

@@ -1,5 +1,5 @@
-"""Wire format and HMAC chain: encode/decode, mint, attenuate, parse."""
+"""Tokens: the V2 wire format (``binary``), reading text and frames (``decode``), the typed token with
+``mint``, ``attenuate`` and ``delegate`` (``token``), and verification of its chain (``verify``).
 
-from .token import TEXT_PREFIX, Token, decode_text, mint
-
-__all__ = ["TEXT_PREFIX", "Token", "decode_text", "mint"]
+Nothing is imported here, so a verifier loads only the modules it uses.
+"""

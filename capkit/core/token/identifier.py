@@ -53,9 +53,11 @@ class Identifier:
 
     @classmethod
     def new(cls, key_id: str, token_id: bytes) -> "Identifier":
-        """An identifier for a fresh token; ``token_id`` must be 16 bytes."""
-        if len(token_id) != TOKEN_ID_BYTES:
-            raise ValueError("token id must be 16 bytes")
+        """An identifier for a fresh token; ``token_id`` must be 16 bytes. Raises ``MalformedToken``."""
+        if not isinstance(token_id, bytes) or len(token_id) != TOKEN_ID_BYTES:
+            raise MalformedToken("a token id is 16 bytes (leave it out to get a random one)")
+        if not isinstance(key_id, str) or not KEY_ID.fullmatch(key_id):
+            raise MalformedToken("a key id is 1-64 characters of A-Z a-z 0-9 _ -")
         return cls(key_id, _b64.encode(token_id))
 
     @classmethod

@@ -20,16 +20,15 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import delegation_message
 from ..publickey import PublicKey
 from . import binary
-from . import chain
+from .decode import TEXT_PREFIX, decode_header, decode_text, tail_signature
+from .. import chain
 from .identifier import Identifier, location_problem
+
+from ..keys import Keyring
 
 if TYPE_CHECKING:
     from ..holder import AgentKey
-    from ..keys import Keyring
 
-#: Every token's text form starts with this, so secret scanners can find leaked tokens.
-TEXT_PREFIX = "capkit_"
-_TEXT_PREFIX_BYTES = TEXT_PREFIX.encode("ascii")
 
 
 @attrs.frozen(repr=False)
@@ -154,17 +153,6 @@ class Token:
         return cls(location, identifier, caveats, raw.caveats, raw.signature)
 
 
-def decode_header(raw: binary.RawMacaroon) -> "tuple[str, Identifier]":
-    """The location and identifier of a V2 macaroon; raise ``MalformedToken``."""
-    try:
-        location = raw.location.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedToken("token location is not UTF-8") from None
-    if location_problem(location) is not None:
-        raise MalformedToken("token location is not valid location text")
-    return location, Identifier.decode(raw.identifier)
-
-
 def decode_fields(
     raw: binary.RawMacaroon, limits: Limits = DEFAULT_LIMITS, registry: Registry = REGISTRY
 ) -> "tuple[str, Identifier, tuple[Caveat, ...]]":
@@ -176,64 +164,6 @@ def decode_fields(
     location, identifier = decode_header(raw)
     decode = registry.decode
     return location, identifier, tuple([decode(c, limits) for c in raw.caveats])
-
-
-def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The V2 bytes of a token given as text, ASCII text bytes, or V2 bytes; raise ``MalformedToken``."""
-    if type(data) is not str:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise MalformedToken("a token must be text or bytes")
-        data = bytes(data)
-        if not data.startswith(_TEXT_PREFIX_BYTES):
-            return data
-        try:
-            data = data.decode("ascii")
-        except UnicodeDecodeError:
-            raise MalformedToken("token text is not ASCII") from None
-    if len(data) > limits.max_token_text + 64:
-        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
-    text = data.strip(" \t\r\n")
-    if len(text) > limits.max_token_text:
-        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
-    if not text.startswith(TEXT_PREFIX):
-        hint = ""
-        if text.startswith("capkit_proof_"):
-            hint = "; this is a proof, not a token"
-        elif text.startswith("capkit_pk_"):
-            hint = "; this is an agent public key, not a token"
-        elif text.startswith("Token(id="):
-            hint = "; this is the repr of a Token: pass the Token itself, or token.serialize()"
-        raise MalformedToken("token text does not start with 'capkit_'" + hint)
-    if text.startswith("capkit_proof_") or text.startswith("capkit_pk_"):
-        raise MalformedToken("this is a capkit " + ("proof" if text.startswith("capkit_proof_") else
-                                                     "agent public key") + ", not a token")
-    try:
-        return _b64.decode(text[7:])
-    except ValueError:
-        length = len(text) - 7
-        why = ("its length is impossible for base64url (was it cut short or pasted with a character missing?)"
-               if length % 4 == 1 else "it holds characters outside A-Z a-z 0-9 - _ or was cut short")
-        raise MalformedToken(f"token text is not valid unpadded base64url: {why}") from None
-
-
-_SIGNATURE_FIELD = bytes((binary.SIGNATURE, binary.SIGNATURE_BYTES))
-
-
-def tail_signature(token: "Token | str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The tail signature of a token (what a proof binds), reading only the token's frame and last field.
-
-    For a holder signing a proof over its own token: the caveats are not decoded (the verifier does that).
-    Raises ``MalformedToken`` for anything that does not end like a V2 macaroon.
-    """
-    if isinstance(token, Token):
-        return token.signature
-    data = decode_text(token, limits)
-    if len(data) < 3 + len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES or data[0] != binary.VERSION:
-        raise MalformedToken("token is not a version 2 macaroon")
-    tail = data[-(len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES):]
-    if tail[:2] != _SIGNATURE_FIELD or data[-(binary.SIGNATURE_BYTES + 3)] != binary.EOS:
-        raise MalformedToken("token does not end with a signature field")
-    return tail[2:]
 
 
 def _encode_caveats(caveats: Iterable[Caveat], limits: Limits) -> tuple[bytes, ...]:
@@ -275,6 +205,10 @@ def mint(
     asked for with ``unrestricted=True``. ``token_id`` (16 bytes) is for
     reproducible test vectors; leave it out to get a random one.
     """
+    if not isinstance(keyring, Keyring):
+        raise KeyringError(f"mint needs a capkit Keyring (Keyring.load(path)), not a {type(keyring).__name__}")
+    if not isinstance(limits, Limits):
+        raise InvalidCaveat("limits must be a capkit Limits")
     if not caveats and not unrestricted:
         raise InvalidCaveat("a token without caveats grants every tool at its location; "
                             "add caveats or pass unrestricted=True")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from capkit import Invocation, Verifier, strictjson
-from capkit.core.holder import Proof
+from capkit.core.proof import Proof
 from capkit.core.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors

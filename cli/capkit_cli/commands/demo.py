@@ -13,7 +13,7 @@ from rich.table import Table
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store
 from capkit.caveats import Budget, Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
-from capkit.core.holder import delegation_message
+from capkit.core.messages import delegation_message
 from capkit.core.token import binary
 from capkit.core import b64 as _b64
 

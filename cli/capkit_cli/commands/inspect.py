@@ -11,7 +11,11 @@ from capkit.core.verifier import EVERY_LOCATION
 from ..io import escape
 from rich.table import Table
 
-from capkit import BadDelegation, BadSignature, MalformedToken, Token, UnknownKey, VerifiedChain, Verifier
+from capkit import BadDelegation, BadSignature, MalformedToken, Token, Verifier
+
+from capkit.errors import UnknownKey
+
+from capkit.core.token.verify import VerifiedToken
 from capkit.caveats import Delegate, Expires, Holder, NotBefore, UnknownCaveat
 from capkit.core.caveats.delegation import stated_hops
 from capkit.core.timefmt import format_instant
@@ -21,7 +25,7 @@ from ..home import home_option, keyring_path, load_keyring
 from ..io import console, parse_token, print_json, read_token_text
 
 
-def _signature(token: Token, home: Path | None) -> tuple[dict[str, Any], VerifiedChain | None]:
+def _signature(token: Token, home: Path | None) -> tuple[dict[str, Any], VerifiedToken | None]:
     path = keyring_path(home)
     if not path.exists():
         return {"checked": False, "valid": None, "code": None,

@@ -1,0 +1,92 @@
+"""Reading a token's text and frame, without giving meaning to its caveats: what a verifier reads first.
+
+``decode_text`` turns the text form into V2 bytes; ``decode_header`` reads the
+location and identifier of decoded fields; ``tail_signature`` reads only the
+last field (what a holder's proof binds).
+"""
+
+from __future__ import annotations
+
+from .. import b64 as _b64
+from ..errors import MalformedToken, TokenTooLarge
+from ..limits import DEFAULT_LIMITS, Limits
+from . import binary
+from .identifier import Identifier, location_problem
+
+#: Every token's text form starts with this, so secret scanners can find leaked tokens.
+TEXT_PREFIX = "capkit_"
+_TEXT_PREFIX_BYTES = TEXT_PREFIX.encode("ascii")
+
+__all__ = ["TEXT_PREFIX", "decode_header", "decode_text", "tail_signature"]
+
+
+def decode_header(raw: binary.RawMacaroon) -> "tuple[str, Identifier]":
+    """The location and identifier of a V2 macaroon; raise ``MalformedToken``."""
+    try:
+        location = raw.location.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedToken("token location is not UTF-8") from None
+    if location_problem(location) is not None:
+        raise MalformedToken("token location is not valid location text")
+    return location, Identifier.decode(raw.identifier)
+
+
+def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The V2 bytes of a token given as text, ASCII text bytes, or V2 bytes; raise ``MalformedToken``."""
+    if type(data) is not str:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise MalformedToken("a token must be text or bytes")
+        data = bytes(data)
+        if not data.startswith(_TEXT_PREFIX_BYTES):
+            return data
+        try:
+            data = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedToken("token text is not ASCII") from None
+    if len(data) > limits.max_token_text + 64:
+        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
+    text = data.strip(" \t\r\n")
+    if len(text) > limits.max_token_text:
+        raise TokenTooLarge(f"token text is longer than {limits.max_token_text} characters")
+    if not text.startswith(TEXT_PREFIX):
+        hint = ""
+        if text.startswith("capkit_proof_"):
+            hint = "; this is a proof, not a token"
+        elif text.startswith("capkit_pk_"):
+            hint = "; this is an agent public key, not a token"
+        elif text.startswith("Token(id="):
+            hint = "; this is the repr of a Token: pass the Token itself, or token.serialize()"
+        raise MalformedToken("token text does not start with 'capkit_'" + hint)
+    if text.startswith("capkit_proof_") or text.startswith("capkit_pk_"):
+        raise MalformedToken("this is a capkit " + ("proof" if text.startswith("capkit_proof_") else
+                                                     "agent public key") + ", not a token")
+    try:
+        return _b64.decode(text[7:])
+    except ValueError:
+        length = len(text) - 7
+        why = ("its length is impossible for base64url (was it cut short or pasted with a character missing?)"
+               if length % 4 == 1 else "it holds characters outside A-Z a-z 0-9 - _ or was cut short")
+        raise MalformedToken(f"token text is not valid unpadded base64url: {why}") from None
+
+
+_SIGNATURE_FIELD = bytes((binary.SIGNATURE, binary.SIGNATURE_BYTES))
+
+
+def tail_signature(token: object, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The tail signature of a token (what a proof binds), reading only the token's frame and last field.
+
+    For a holder signing a proof over its own token: the caveats are not decoded (the verifier does that).
+    Raises ``MalformedToken`` for anything that does not end like a V2 macaroon.
+    """
+    if not isinstance(token, (str, bytes, bytearray, memoryview)):
+        signature = getattr(token, "signature", None)  # a Token
+        if isinstance(signature, bytes) and len(signature) == binary.SIGNATURE_BYTES:
+            return signature
+        raise MalformedToken(f"a token must be a Token, its text or its bytes, not a {type(token).__name__}")
+    data = decode_text(token, limits)
+    if len(data) < 3 + len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES or data[0] != binary.VERSION:
+        raise MalformedToken("token is not a version 2 macaroon")
+    tail = data[-(len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES):]
+    if tail[:2] != _SIGNATURE_FIELD or data[-(binary.SIGNATURE_BYTES + 3)] != binary.EOS:
+        raise MalformedToken("token does not end with a signature field")
+    return tail[2:]
