@@ -22,6 +22,7 @@ from .caveats import Call, Work
 from .caveats._fields import TOOL_NAME
 from .errors import InvalidInvocation
 from .limits import DEFAULT_LIMITS, Limits
+from .timefmt import unix_seconds
 
 #: Largest decimal exponent (either sign) of a number in arguments.
 MAX_NUMBER_EXPONENT = 400
@@ -39,13 +40,7 @@ class Invocation:
 
 
 def _seconds(at: object) -> float:
-    if isinstance(at, _dt.datetime):
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise InvalidInvocation("the call time is a datetime without a timezone")
-        return at.timestamp()
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
-        raise InvalidInvocation("the call time is not Unix seconds or an aware datetime")
-    return float(at)
+    return float(unix_seconds(at, "the call time", InvalidInvocation))
 
 
 class _Budget:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from . import b64 as _b64
 from .errors import KeyringError, UnknownKey
 from .secretfile import read_json, write_json
+from .timefmt import unix_seconds
 from . import chain
 from .token.identifier import KEY_ID, location_problem
 
@@ -101,8 +102,8 @@ class Keyring:
     @classmethod
     def generate(cls, *, key_id: str | None = None, now: float | None = None) -> "Keyring":
         """A new keyring with one fresh random master key, active."""
-        key = _Key(_check_key_id(key_id or _new_key_id()), secrets.token_bytes(SECRET_BYTES), None,
-                   int(time.time() if now is None else now))
+        created = int(time.time() if now is None else unix_seconds(now, "the creation time", KeyringError))
+        key = _Key(_check_key_id(key_id or _new_key_id()), secrets.token_bytes(SECRET_BYTES), None, created)
         return cls((key,), key.key_id)
 
     @classmethod
@@ -126,7 +127,7 @@ class Keyring:
 
     def remove(self, key_id: str) -> "Keyring":
         """A keyring without ``key_id``; tokens it signed stop verifying. The active key cannot be removed."""
-        if key_id not in self._keys:
+        if _check_key_id(key_id) not in self._keys:
             raise UnknownKey(f"the keyring has no key {key_id}")
         if key_id == self._active:
             raise KeyringError(f"key {key_id} is active; rotate to a new key before removing it")

@@ -54,3 +54,10 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def require_limits(limits: object) -> Limits:
+    """``limits`` itself if it is a ``Limits``; ``InvalidCaveat`` otherwise (a wrong object is refused, not used)."""
+    if not isinstance(limits, Limits):
+        raise InvalidCaveat(f"limits must be a capkit Limits, not {type(limits).__name__}")
+    return limits

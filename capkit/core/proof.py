@@ -22,6 +22,7 @@ from .invocation import Invocation, invocation_digest
 from .messages import proof_message
 from .publickey import PublicKey
 from .token.decode import tail_signature
+from .timefmt import unix_seconds
 
 PROOF_PREFIX = "capkit_proof_"
 PROOF_VERSION = 1
@@ -35,14 +36,7 @@ __all__ = ["NONCE_BYTES", "PROOF_PREFIX", "Proof"]
 
 def _whole_seconds(at: Any) -> int:
     """Unix seconds (int, float or aware datetime) rounded down to the second; ``MalformedProof`` otherwise."""
-    if isinstance(at, _dt.datetime):
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise MalformedProof("a proof time is Unix seconds or an aware datetime")
-        at = at.timestamp()
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or abs(at) > 2 ** 62:
-        raise MalformedProof("a proof time is Unix seconds or an aware datetime")
-    return math.floor(at)
-
+    return math.floor(unix_seconds(at, "a proof time", MalformedProof))
 
 
 @attrs.frozen(repr=False)

@@ -65,11 +65,23 @@ def check_private(path: Path, info: os.stat_result) -> None:
     raise InsecureKeyFile(f"key file {path} {problem}")
 
 
+def as_path(path: object) -> Path:
+    """``path`` as a ``Path``; ``KeyringError`` for anything but a text path (str or os.PathLike of str)."""
+    if isinstance(path, str) and path and "\x00" not in path:
+        return Path(path)
+    if isinstance(path, os.PathLike) and isinstance(fspath := os.fspath(path), str) and fspath and "\x00" not in fspath:
+        return Path(fspath)
+    raise KeyringError(f"a key file path must be a non-empty text path, not {type(path).__name__}")
+
+
 def write_json(path: "str | os.PathLike[str]", document: Any, *, overwrite: bool) -> None:
     """Write ``document`` as JSON to ``path`` with mode 0600, atomically."""
-    path = Path(path)
+    path = as_path(path)
     if path.exists() and not overwrite:
-        raise KeyringError(f"key file {path} already exists")
+        raise KeyringError(
+            f"key file {path} already exists; pass overwrite=True (--force in the CLI) to replace it, "
+            "knowing that whatever the old key signed stops verifying"
+        )
     data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -92,7 +104,7 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLO
 
 def read_json(path: "str | os.PathLike[str]") -> Any:
     """The JSON document in the private file ``path``."""
-    path = Path(path)
+    path = as_path(path)
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:

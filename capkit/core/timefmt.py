@@ -6,11 +6,33 @@ Every function takes the current time as a parameter; none reads the clock.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 
-from .errors import TimeFormatError
+from .errors import CapkitError, TimeFormatError
 
-__all__ = ["TimeFormatError", "format_instant", "parse_duration", "parse_instant"]
+__all__ = ["TimeFormatError", "format_instant", "parse_duration", "parse_instant", "unix_seconds"]
+
+#: Largest magnitude of Unix seconds accepted anywhere (far beyond year 9999, far below float trouble).
+MAX_SECONDS = 2 ** 62
+
+
+def unix_seconds(value: object, what: str, error: type[CapkitError] = TimeFormatError) -> "int | float":
+    """Unix seconds from an int, a finite float or a timezone-aware datetime; raise ``error`` otherwise.
+
+    An int stays an int (no precision lost); a datetime becomes a float.
+    """
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise error(f"{what} must be a timezone-aware datetime, or Unix seconds")
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{what} must be Unix seconds (int or float) or an aware datetime, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(f"{what} must be a finite number of seconds")
+    if abs(value) > MAX_SECONDS:
+        raise error(f"{what} is too far from 1970 to be a time")
+    return value
 
 _DURATION = re.compile(r"(?:(\d{1,9})([smhdw]))+", re.ASCII)
 _PART = re.compile(r"(\d{1,9})([smhdw])", re.ASCII)

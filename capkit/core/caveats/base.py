@@ -26,6 +26,7 @@ import attrs
 from .. import b64 as _b64
 from .. import canonical
 from ..text import require_text
+from ..timefmt import unix_seconds
 from ..codes import Code
 from ..errors import AmountError, InvalidCaveat, MalformedKey, MatchError, NotCanonical
 from ..limits import DEFAULT_LIMITS, Limits
@@ -228,16 +229,7 @@ MAX_TIMESTAMP = 253402300799
 
 def to_seconds(value: object, what: str) -> float:
     """Unix seconds from an int, a float or a timezone-aware datetime; raise ``InvalidCaveat``."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidCaveat(f"{what} must be a timezone-aware datetime, or Unix seconds")
-        return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidCaveat(f"{what} must be Unix seconds (int or float) or an aware datetime, "
-                            f"not {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidCaveat(f"{what} must be a finite number of seconds")
-    return value
+    return unix_seconds(value, what, InvalidCaveat)
 
 
 class Instant(Spec):

@@ -16,19 +16,17 @@ import attrs
 from .. import b64 as _b64
 from ..caveats import REGISTRY, Caveat, Delegate, Holder, MaxDepth, Registry, UnknownCaveat
 from ..errors import BadDelegation, InvalidCaveat, KeyringError, MalformedKey, MalformedToken, TokenTooLarge
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, require_limits
 from ..messages import delegation_message
 from ..publickey import PublicKey
 from . import binary
 from .decode import TEXT_PREFIX, decode_header, decode_text, tail_signature
 from .. import chain
-from .identifier import Identifier, location_problem
-
 from ..keys import Keyring
+from .identifier import Identifier, location_problem
 
 if TYPE_CHECKING:
     from ..holder import AgentKey
-
 
 
 @attrs.frozen(repr=False)
@@ -86,10 +84,13 @@ class Token:
         current = self.claimed_holder
         if current is None:
             raise BadDelegation("a bearer token has no holder to delegate it; mint it with a Holder caveat")
-        if holder_key.public_key != current:
+        holder_public = getattr(holder_key, "public_key", None)
+        if not isinstance(holder_public, PublicKey) or not callable(getattr(holder_key, "sign", None)):
+            raise BadDelegation(f"delegating needs the current holder's AgentKey, not {type(holder_key).__name__}")
+        if holder_public != current:
             raise BadDelegation(
                 f"only the current holder (agent {current.fingerprint}) can delegate this token, "
-                f"not agent {holder_key.public_key.fingerprint}"
+                f"not agent {holder_public.fingerprint}"
             )
         try:
             to_key = PublicKey.parse(to)
@@ -107,7 +108,7 @@ class Token:
 
     def attenuate(self, *caveats: Caveat, limits: Limits = DEFAULT_LIMITS) -> "Token":
         """A token with ``caveats`` appended. It can only authorize less (conjunction)."""
-        encoded = _encode_caveats(caveats, limits)
+        encoded = _encode_caveats(caveats, require_limits(limits))
         if len(self.caveats) + len(caveats) > limits.max_caveats:
             raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
         token = Token(
@@ -145,6 +146,9 @@ class Token:
         that is not a well-formed token. Caveats this version cannot interpret
         become ``UnknownCaveat`` values, which deny every call.
         """
+        require_limits(limits)
+        if not isinstance(registry, Registry):
+            raise InvalidCaveat(f"registry must be a capkit Registry, not {type(registry).__name__}")
         return cls._from_raw(binary.decode(decode_text(data, limits), limits), limits, registry)
 
     @classmethod
@@ -207,8 +211,7 @@ def mint(
     """
     if not isinstance(keyring, Keyring):
         raise KeyringError(f"mint needs a capkit Keyring (Keyring.load(path)), not a {type(keyring).__name__}")
-    if not isinstance(limits, Limits):
-        raise InvalidCaveat("limits must be a capkit Limits")
+    require_limits(limits)
     if not caveats and not unrestricted:
         raise InvalidCaveat("a token without caveats grants every tool at its location; "
                             "add caveats or pass unrestricted=True")
