@@ -5,6 +5,7 @@ One test per attack, each a denial with its reason code.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from decimal import Decimal
@@ -17,7 +18,7 @@ from capkit import Invocation, Keyring, Token, Verifier, mint
 from capkit.caveats import Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
 from capkit.errors import InsecureKeyFile, KeyringError
 from capkit.core.errors import BadDelegation as DelegationError
-from capkit.core.errors import MalformedProof
+from capkit.core.errors import InvalidInvocation, MalformedProof, MalformedToken
 from capkit.core.holder import AgentKey
 from capkit.core.messages import delegation_message
 from capkit.core.proof import Proof
@@ -436,3 +437,41 @@ def test_delegation_never_widens(parent_caveats, handed, later, call):
         parent_codes = [(r.code, r.caveat_index) for r in parent_decision.reasons]
         child_codes = [(r.code, r.caveat_index) for r in child_decision.reasons]
         assert set(parent_codes) <= set(child_codes)
+
+
+# ------------------------------------------------------------- fast paths agree with the general rule
+
+_flat_values = st.one_of(st.text(max_size=12), st.integers(min_value=-(2 ** 300), max_value=2 ** 300),
+                         st.booleans(), st.none())
+
+
+@given(args=st.dictionaries(st.text(max_size=8), _flat_values, max_size=6),
+       audience=st.one_of(st.none(), st.text(min_size=1, max_size=8)))
+def test_flat_arguments_encode_exactly_as_the_general_encoder(args, audience):
+    from capkit.core.invocation import _encode
+
+    invocation = Invocation("bank.transfer", args, audience=audience)
+    out = ['{"args":']
+    _encode(args, out, 0)
+    out += [',"aud":', "null" if audience is None else json.dumps(audience, ensure_ascii=False),
+            ',"tool":"bank.transfer"}']
+    try:
+        expected = "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(InvalidInvocation):
+            canonical_invocation(invocation)
+        return
+    assert canonical_invocation(invocation) == expected
+
+
+@given(extra=st.lists(st.sampled_from([Max("amount", 10), Eq("currency", "USD"), OneOf("to", ["a", "b"])]),
+                      max_size=30))
+def test_reading_only_the_tail_of_token_text_gives_the_tail_signature(extra):
+    from capkit.core.token.decode import tail_signature
+
+    token = mint(Keyring.from_secret(SECRET, key_id="k1"), Tools("x"), *extra, location="bank")
+    text = token.serialize()
+    assert tail_signature(text) == token.signature == tail_signature(text.encode("ascii"))
+    for broken in (text[:-1], text[:40] + "!" + text[41:], text[:40] + "+" + text[41:], text + "A"):
+        with pytest.raises(MalformedToken):
+            tail_signature(broken)

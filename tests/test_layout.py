@@ -13,7 +13,7 @@ CORE = ROOT / "capkit" / "core"
 THIRD_PARTY = {"attrs", "cryptography", "nacl", "idna"}
 #: The budget of lines of everything ``import capkit.core.verifier`` loads, comments and docstrings
 #: included: it may grow only on purpose (the README says how large it is and why).
-CORE_LINES = 5600
+CORE_LINES = 5650
 
 
 def _module(path: Path) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from capkit import InvalidCaveat, KeyringError, MalformedToken, Token, mint
+from capkit import InvalidCaveat, Keyring, KeyringError, MalformedToken, Token, mint
 
 from capkit.errors import TokenTooLarge
 from capkit.caveats import Max, Tools, UnknownCaveat
@@ -12,6 +14,9 @@ from capkit.core.limits import Limits
 from capkit.core.token import binary
 from capkit.core import chain
 from capkit.core.token.identifier import Identifier
+
+from .conftest import SECRET
+from .strategies import caveat as caveat_strategy
 
 
 def test_mint_attenuate_parse_round_trip(keyring, rent_token):
@@ -189,3 +194,23 @@ def test_unknown_caveats_survive_parsing_and_reserialization(keyring):
     assert isinstance(parsed.caveats[-1], UnknownCaveat)
     assert parsed.to_bytes() == forged.to_bytes()
     assert raw in (raw,)
+
+
+@given(caveats=st.lists(caveat_strategy, min_size=1, max_size=3))
+def test_wire_to_wire_attenuation_is_byte_identical_to_parse_attenuate_serialize(caveats):
+    token = mint(Keyring.from_secret(SECRET, key_id="k1"), Tools("bank.transfer"), Max("amount", 100),
+                 location="bank")
+    text = token.serialize()
+    assert Token.attenuate_serialized(text, *caveats) == Token.parse(text).attenuate(*caveats).serialize()
+
+
+def test_wire_to_wire_attenuation_refuses_what_parse_refuses():
+    token = mint(Keyring.from_secret(SECRET, key_id="k1"), Tools("x"), location="bank")
+    text = token.serialize()
+    for broken in (text[:-3], "capkit_" + "A" * 40, text.replace("capkit_", "capkit_proof_")):
+        with pytest.raises(MalformedToken):
+            Token.attenuate_serialized(broken, Max("amount", 1))
+    with pytest.raises(InvalidCaveat):
+        Token.attenuate_serialized(text, "amount <= 5")
+    with pytest.raises(TokenTooLarge):
+        Token.attenuate_serialized(text, *[Max("amount", i) for i in range(64)])

@@ -16,7 +16,9 @@ def encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# URL-safe to standard alphabet; the standard alphabet's own '+', '/' and '=' become '!', which strict
+# decoding refuses, so one translation both converts and rejects them.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _STRICT = sys.version_info >= (3, 11)  # binascii's strict_mode
 
 
@@ -29,14 +31,11 @@ def decode(text: str) -> bytes:
     if len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
     if _STRICT:
-        # Strict decoding refuses anything outside the standard alphabet; the
-        # standard alphabet's own '+', '/' and '=' are refused first.
+        # Strict decoding refuses anything outside the standard alphabet (see _TO_STANDARD).
         try:
             raw = text.encode("ascii")
-        except UnicodeEncodeError:
+        except (UnicodeEncodeError, AttributeError):
             raise ValueError("not unpadded base64url") from None
-        if b"+" in raw or b"/" in raw or b"=" in raw:
-            raise ValueError("not unpadded base64url")
         try:
             data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
         except binascii.Error:

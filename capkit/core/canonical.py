@@ -11,6 +11,7 @@ encoding and a re-encoded caveat is byte-identical to the signed one.
 from __future__ import annotations
 
 import json
+import json.encoder as _json_encoder
 from typing import Any
 
 from .errors import NotCanonical
@@ -24,9 +25,18 @@ _encoder = json.JSONEncoder(
 )
 
 
+# The C encoder built once (``JSONEncoder.encode`` rebuilds it on every call); same output as ``_encoder``.
+# No cycle markers: ``dumps`` is given caveat JSON, which is acyclic by construction.
+_c_encode = None if _json_encoder.c_make_encoder is None else _json_encoder.c_make_encoder(
+    None, _encoder.default, _json_encoder.encode_basestring, None, ":", ",", True, False, False
+)
+
+
 def dumps(value: Any) -> bytes:
-    """Encode ``value`` (dict/list/str/int/bool/None) canonically."""
-    return _encoder.encode(value).encode("utf-8")
+    """Encode ``value`` (acyclic dict/list/str/int/bool/None, as caveats produce) canonically."""
+    if _c_encode is None or type(value) is not dict:
+        return _encoder.encode(value).encode("utf-8")
+    return "".join(_c_encode(value, 0)).encode("utf-8")
 
 
 def _reject_float(text: str) -> Any:

@@ -18,11 +18,12 @@ from typing import Any, Mapping
 
 import attrs
 
+from . import canonical
 from .caveats import Call, Work
 from .caveats._fields import TOOL_NAME
 from .errors import InvalidInvocation
 from .limits import DEFAULT_LIMITS, Limits
-from .timefmt import unix_seconds
+from .timefmt import MAX_SECONDS, unix_seconds
 
 #: Largest decimal exponent (either sign) of a number in arguments.
 MAX_NUMBER_EXPONENT = 400
@@ -88,6 +89,23 @@ def _check_value(value: Any, depth: int, budget: _Budget, limits: Limits) -> Non
     raise InvalidInvocation(f"an argument is a {type(value).__name__}, which is not a JSON value")
 
 
+def _is_flat(args: Mapping[Any, Any], limits: Limits) -> bool:
+    """True if ``args`` is a small object of text, whole numbers, booleans and nulls within every limit
+    (the common call, checked without the general walk); False: let ``_check_object`` decide."""
+    chars = 0
+    for key, item in args.items():
+        kind = type(item)
+        if type(key) is not str:
+            return False
+        if kind is str:
+            chars += len(key) + len(item)
+        elif (kind is int and item.bit_length() <= 256) or kind is bool or item is None:
+            chars += len(key)
+        else:
+            return False
+    return len(args) <= limits.max_arg_nodes and chars <= limits.max_arg_chars
+
+
 def _check_object(obj: Mapping[Any, Any], depth: int, budget: _Budget, limits: Limits) -> None:
     for key, item in obj.items():
         if type(key) is not str:
@@ -112,13 +130,15 @@ def validate(invocation: object, now: float, limits: Limits = DEFAULT_LIMITS) ->
     if not isinstance(tool, str) or not TOOL_NAME.fullmatch(tool):
         raise InvalidInvocation("the tool name is not 1-128 characters of A-Z a-z 0-9 _ . : / -")
     args = invocation.args
-    if not isinstance(args, Mapping):
+    if type(args) is not dict and not isinstance(args, Mapping):
         raise InvalidInvocation("the arguments are not a JSON object")
-    _check_object(args, 0, _Budget(limits), limits)
+    if not _is_flat(args, limits):
+        _check_object(args, 0, _Budget(limits), limits)
     audience = invocation.audience
     if audience is not None and (not isinstance(audience, str) or not audience or len(audience) > 1024):
         raise InvalidInvocation("the audience is not a non-empty string")
-    at = now if invocation.at is None else _seconds(invocation.at)
+    at = invocation.at
+    at = now if at is None else (float(at) if type(at) is int and abs(at) <= MAX_SECONDS else _seconds(at))
     return Call(tool, args, audience, at, Work(limits.max_match_work, limits.max_match_chars))
 
 
@@ -191,12 +211,21 @@ def canonical_invocation(invocation: Invocation) -> bytes:
     """
     if not isinstance(invocation, Invocation):
         raise InvalidInvocation("not a capkit Invocation")
-    if not isinstance(invocation.tool, str) or not isinstance(invocation.args, Mapping):
+    if type(invocation.tool) is not str or (type(invocation.args) is not dict
+                                            and not isinstance(invocation.args, Mapping)):
         raise InvalidInvocation("an invocation has a text tool name and an object of arguments")
     if invocation.audience is not None and not isinstance(invocation.audience, str):
         raise InvalidInvocation("the audience is not text")
+    args = invocation.args
+    if type(args) is dict and _is_flat(args, DEFAULT_LIMITS):
+        # The common flat call: the C encoder writes exactly what ``_encode`` writes for text, whole
+        # numbers, booleans and null (same string escaping, keys sorted by code point, no spaces).
+        try:
+            return canonical.dumps({"args": args, "aud": invocation.audience, "tool": invocation.tool})
+        except UnicodeEncodeError:
+            raise InvalidInvocation("an argument contains a lone surrogate") from None
     out = ['{"args":']
-    _encode(invocation.args, out, 0)
+    _encode(args, out, 0)
     out.append(',"aud":')
     _encode(invocation.audience, out, 0)
     out.append(',"tool":')

@@ -23,7 +23,7 @@ from ..codes import Code
 from ..errors import AmountError, InvalidCaveat
 from ..limits import DEFAULT_LIMITS, Limits
 from ._fields import ARG, SCOPE, arg_values, show, show_list, texts_of
-from .amounts import coerce_bound, format_amount, parse_amount, parse_canonical_amount
+from .amounts import amount_text, coerce_bound, format_amount, parse_amount, parse_canonical_amount
 from .base import Amount, Call, Caveat, Choice, Failure, Spec, Text, caveat, field
 from .matching import (
     ADDRESS_KINDS,
@@ -66,8 +66,7 @@ class ScopedCaveat(Caveat):
         return scope is None or scope.match(tool)
 
     def check(self, call: Call) -> Failure | None:
-        scope = self._scope()
-        if scope is not None and not scope.match(call.tool):
+        if self.tool is not None and not self._scope().match(call.tool):  # type: ignore[union-attr]
             return None
         return self._check(call)
 
@@ -164,6 +163,10 @@ class Eq(ScopedCaveat):
         return f"{self.arg} must be {show(self.value)}" + self._scope_words()
 
 
+_ONE_OF_NUMBER = Amount("n", "one_of value")
+_ONE_OF_TEXT = Text("s", "one_of value")
+
+
 class TypedSet(Spec):
     """A non-empty set of text (``s``, sorted by code point) or of exact numbers (``n``, sorted by value)."""
 
@@ -181,13 +184,13 @@ class TypedSet(Spec):
                                 'pass OneOf("arg", ["a", "b"])')
         items = list(value)
         if items and all(isinstance(v, Decimal) or (isinstance(v, int) and not isinstance(v, bool)) for v in items):
-            amounts = sorted({Amount("n", "one_of value").convert(v, limits) for v in items})
+            amounts = sorted({_ONE_OF_NUMBER.convert(v, limits) for v in items})
             if len(amounts) > limits.max_set_items:
                 raise InvalidCaveat(f"one_of values have more than {limits.max_set_items} members")
             return tuple(amounts)
         if not all(isinstance(v, str) for v in items):
             raise InvalidCaveat("one_of values must all be text, or all be numbers (int or Decimal)")
-        texts = sorted({Text("s", "one_of value").convert(v, limits) for v in items})
+        texts = sorted({_ONE_OF_TEXT.convert(v, limits) for v in items})
         if not texts:
             raise InvalidCaveat("one_of values must not be empty")
         if len(texts) > limits.max_set_items:
@@ -196,7 +199,7 @@ class TypedSet(Spec):
 
     def dump(self, value: Any) -> dict[str, Any]:
         if isinstance(value[0], Decimal):
-            return {"n": [format_amount(v) for v in value]}
+            return {"n": [amount_text(v) for v in value]}  # ``convert`` normalized them
         return {"s": list(value)}
 
     def load(self, obj: Mapping[str, Any], limits: Limits) -> Any:

@@ -31,7 +31,7 @@ from ..codes import Code
 from ..errors import AmountError, InvalidCaveat, MalformedKey, MatchError, NotCanonical
 from ..limits import DEFAULT_LIMITS, Limits
 from ..publickey import PublicKey
-from .amounts import coerce_bound, format_amount, parse_canonical_amount
+from .amounts import amount_text, coerce_bound, format_amount, parse_canonical_amount
 
 C = TypeVar("C", bound="Caveat")
 SPEC = "capkit.spec"
@@ -202,7 +202,7 @@ class Amount(Spec):
         return amount
 
     def to_json(self, value: Any) -> Any:
-        return format_amount(value)
+        return amount_text(value)  # ``convert`` normalized it
 
     def from_json(self, value: Any, limits: Limits) -> Any:
         try:

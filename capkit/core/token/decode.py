@@ -70,6 +70,23 @@ def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
 
 
 _SIGNATURE_FIELD = bytes((binary.SIGNATURE, binary.SIGNATURE_BYTES))
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TAIL_GROUPS = 14  # 42 bytes: the final EOS, the signature field and more
+
+
+def _head_and_tail(text: str, limits: Limits) -> "bytes | None":
+    """The first 3 and last 42+ bytes of a long token text, decoding only those characters (a proof
+    needs the version byte and the tail); the whole text's alphabet and length are still checked.
+    None: not a long, well-formed token text (the caller decodes it in full, with its errors)."""
+    body = text[len(TEXT_PREFIX):]
+    groups = len(body) // 4
+    if (not text.startswith(TEXT_PREFIX) or groups <= _TAIL_GROUPS + 1 or len(text) > limits.max_token_text
+            or len(body) % 4 == 1 or not body.isascii() or body.encode("ascii").translate(None, _ALPHABET)):
+        return None
+    try:
+        return _b64.decode(body[:4]) + _b64.decode(body[(groups - _TAIL_GROUPS) * 4:])
+    except ValueError:
+        return None
 
 
 def tail_signature(token: object, limits: Limits = DEFAULT_LIMITS) -> bytes:
@@ -83,7 +100,9 @@ def tail_signature(token: object, limits: Limits = DEFAULT_LIMITS) -> bytes:
         if isinstance(signature, bytes) and len(signature) == binary.SIGNATURE_BYTES:
             return signature
         raise MalformedToken(f"a token must be a Token, its text or its bytes, not a {type(token).__name__}")
-    data = decode_text(token, limits)
+    data = _head_and_tail(token, limits) if isinstance(token, str) else None
+    if data is None:
+        data = decode_text(token, limits)
     if len(data) < 3 + len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES or data[0] != binary.VERSION:
         raise MalformedToken("token is not a version 2 macaroon")
     tail = data[-(len(_SIGNATURE_FIELD) + binary.SIGNATURE_BYTES):]

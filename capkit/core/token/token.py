@@ -121,6 +121,27 @@ class Token:
         _check_size(token, limits)
         return token
 
+    @staticmethod
+    def attenuate_serialized(data: "str | bytes", *caveats: Caveat, limits: Limits = DEFAULT_LIMITS) -> str:
+        """``Token.parse(data).attenuate(*caveats).serialize()``, without decoding the caveats ``data`` holds.
+
+        Wire to wire, for a holder narrowing a token it passes on: the framing,
+        location and identifier are checked, the new caveats are validated and
+        appended, the chain is extended from the tail signature. The result is
+        byte-identical to the parse-attenuate-serialize route.
+        """
+        require_limits(limits)
+        raw = binary.decode(decode_text(data, limits), limits)
+        decode_header(raw)
+        encoded = _encode_caveats(caveats, limits)
+        if len(raw.caveats) + len(encoded) > limits.max_caveats:
+            raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
+        out = binary.encode(binary.RawMacaroon(raw.location, raw.identifier, raw.caveats + encoded,
+                                               chain.extend(raw.signature, encoded)))
+        if len(out) > limits.max_token_bytes:
+            raise TokenTooLarge(f"the token would be larger than {limits.max_token_bytes} bytes")
+        return TEXT_PREFIX + _b64.encode(out)
+
     # ----------------------------------------------------------- serialization
 
     def to_bytes(self) -> bytes:

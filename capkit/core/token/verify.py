@@ -72,6 +72,7 @@ class VerifiedToken:
     #: Budgets and call limits, with their counters' ids.
     metered: tuple[MeteredCaveat, ...] = ()
     _revocation_check: "StateRequest | None" = attrs.field(default=None, init=False, repr=False, eq=False)
+    _checked: "tuple[tuple[int, Caveat], ...] | None" = attrs.field(default=None, init=False, repr=False, eq=False)
 
     @property
     def hop_ids(self) -> tuple[str, ...]:
@@ -99,9 +100,13 @@ class VerifiedToken:
         is left (time, audience, unreadable caveats) decides whether the token may
         list at all; ``grants_tool`` then decides what the listing shows.
         """
+        checked = self._checked
+        if checked is None:  # built on first use, then kept with the cached token
+            checked = tuple((i, c) for i, c in enumerate(self.caveats) if not c.structural)
+            object.__setattr__(self, "_checked", checked)
         reasons = []
-        for index, caveat in enumerate(self.caveats):
-            if caveat.structural or (listing and isinstance(caveat, (Tools, ScopedCaveat))):
+        for index, caveat in checked:
+            if listing and isinstance(caveat, (Tools, ScopedCaveat)):
                 continue
             failure = caveat.check(call)
             if failure is not None:
