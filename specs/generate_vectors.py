@@ -520,10 +520,73 @@ def build_holder() -> list[dict[str, Any]]:
     return b.vectors
 
 
+AUDIT_SEED = "0a" * 32
+AUDIT_ORIGIN = "bank.example/audit"
+
+
+def audit_records() -> list[dict[str, Any]]:
+    """Four records in the verifier's shape (specs/AUDIT.md §2), with fixed ids and times."""
+    proof = {"key": AgentKey.from_seed(bytes.fromhex("03" * 32)).public_key.text, "at": NOW,
+             "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "sig": "A" * 86}
+    decision = {"v": 1, "event": "decision", "verifier": "bank", "token": "AAAAAAAAAAAAAAAAAAAAAA",
+                "hops": ["AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAA"], "holder": "0a1b2c3d",
+                "tool": "bank.transfer", "audience": None, "digest": "A" * 43, "proof": proof}
+    return [
+        {**decision, "id": "record-1", "at_ms": NOW * 1000, "allowed": True, "reasons": [],
+         "args": {"amount": 50, "currency": "USD", "recipient": "landlord"},
+         "reserved": {"reservation": "r1", "expires_at_ms": (NOW + 300) * 1000,
+                      "meters": [{"caveat": 5, "amount": "50"}]}},
+        {"v": 1, "event": "settle", "id": "record-2", "at_ms": NOW * 1000 + 7, "verifier": "bank",
+         "decision": "record-1", "token": "AAAAAAAAAAAAAAAAAAAAAA", "outcome": "commit", "done": True,
+         "reservation": "r1"},
+        {**decision, "id": "record-3", "at_ms": NOW * 1000 + 9, "allowed": False, "reserved": None,
+         "reasons": [{"code": "arg_out_of_range", "caveat": 3, "hop": 1, "agent": "0a1b2c3d",
+                      "message": "amount 500 exceeds max 50"}],
+         "args": {"amount": 500, "currency": "USD", "recipient": "landlord", "memo": "caf\u00e9 \u201cq\u201d"}},
+        {**decision, "id": "record-4", "at_ms": NOW * 1000 + 11, "allowed": True, "reasons": [], "reserved": None,
+         "args": {"amount": 12.5, "currency": "USD", "recipient": "landlord"}},
+    ]
+
+
+def build_audit() -> list[dict[str, Any]]:
+    """An audit log of four records and two checkpoints, and what a verifier must say of its alterations."""
+    import tempfile
+
+    from capkit.audit import AuditLog
+
+    key = AgentKey.from_seed(bytes.fromhex(AUDIT_SEED))
+    with tempfile.TemporaryDirectory() as tmp:
+        log = AuditLog(Path(tmp) / "audit.jsonl", key, origin=AUDIT_ORIGIN, checkpoint_every=3)
+        for record in audit_records():
+            log.write(record)
+        log.close()
+        lines = (Path(tmp) / "audit.jsonl").read_bytes().decode("utf-8").splitlines()
+    assert [line[:5] for line in lines] == ['{"h":', '{"h":', '{"h":', '{"c":', '{"h":', '{"c":']
+    common = {"audit_public_key": key.public_key.text, "origin": AUDIT_ORIGIN}
+    edited = list(lines)
+    edited[2] = edited[2].replace('"amount":500', '"amount":50', 1)
+    dropped = lines[:1] + lines[2:]
+    swapped = [lines[1], lines[0]] + lines[2:]
+    torn = lines[:-1] + [lines[-1][:30]]
+    return [
+        {**common, "name": "intact", "lines": lines, "expected": {"intact": True, "records": 4, "checkpoints": 2}},
+        {**common, "name": "edited record", "lines": edited, "expected": {"intact": False, "bad_line": 4}},
+        {**common, "name": "deleted record", "lines": dropped, "expected": {"intact": False, "bad_line": 2}},
+        {**common, "name": "reordered records", "lines": swapped, "expected": {"intact": False, "bad_line": 1}},
+        {**common, "name": "torn last line", "lines": torn, "last_line_complete": False,
+         "expected": {"intact": True, "records": 4, "checkpoints": 1, "torn": [6]}},
+        {**common, "name": "another audit key", "lines": lines,
+         "audit_public_key": AgentKey.from_seed(b"\x0b" * 32).public_key.text,
+         "expected": {"intact": False, "bad_line": 4}},
+    ]
+
+
 FILES = {
     "core.json": ("capkit core conformance vectors (bearer tokens, caveats, wire format); see specs/SPEC.md.", build),
     "holder.json": ("capkit holder-binding conformance vectors (proofs, delegation); see specs/SPEC.md §16.",
                     build_holder),
+    "audit.json": ("capkit audit log vectors: lines, hash chain, signed checkpoints, alterations; see "
+                   "specs/AUDIT.md.", build_audit),
 }
 
 

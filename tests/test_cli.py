@@ -55,7 +55,8 @@ def test_version_and_help(runner):
     assert top.exit_code == 0 and "Example session" in top.output
     for command in (["keys"], ["keys", "init"], ["keys", "list"], ["keys", "rotate"], ["keys", "remove"], ["mint"],
                     ["attenuate"], ["inspect"], ["check"], ["demo"], ["agent"], ["agent", "keygen"],
-                    ["agent", "show"], ["delegate"], ["prove"], ["budget"], ["budget", "show"], ["revoke"]):
+                    ["agent", "show"], ["delegate"], ["prove"], ["budget"], ["budget", "show"], ["revoke"],
+                    ["audit"], ["audit", "verify"], ["audit", "show"]):
         result = run(runner, *command, "--help")
         assert result.exit_code == 0, command
         assert "Example" in result.output, command
@@ -374,10 +375,47 @@ def test_demo_shows_allowed_and_injected_calls(runner):
     assert outcome["replays a captured proof"] == (False, ["proof_replayed"])
     assert outcome["drops the recipient caveat"] == (False, ["bad_signature"])
     assert outcome["pays again two days later"] == (False, ["expired", "expired"])
+    assert data["audit"]["intact"] and data["audit"]["records"] == 16
+    assert data["audit"]["after_editing_a_denial"].startswith("TAMPERED: line ")
     table = run(runner, "demo")
     assert table.exit_code == 0
     assert "pay the December rent of 1,250 USD to the landlord" in table.output
+    assert "Audit log: intact: 16 records" in table.output
     assert "amount 12500 exceeds max 1250" in table.output and "bad_signature" in table.output
+
+
+# ------------------------------------------------------------------ audit
+
+
+def test_check_writes_an_audit_log_that_verify_head_and_show_read(initialized, tmp_path):
+    runner = initialized
+    holder = run(runner, "agent", "keygen", "--out", str(tmp_path / "a.key")).output.split()[-1]
+    token = run(runner, "mint", "--holder", holder, *RENT_FLAGS).output.strip()
+    log = str(tmp_path / "audit.jsonl")
+    allowed = run(runner, "check", token, "--key", str(tmp_path / "a.key"), "--tool", "bank.transfer", *RENT_ARGS,
+                  "--audit", log)
+    assert allowed.exit_code == 0
+    denied = run(runner, "check", token, "--key", str(tmp_path / "a.key"), "--tool", "bank.transfer",
+                 "--arg", "recipient=attacker", "--arg", "amount=1", "--arg", "currency=USD", "--audit", log)
+    assert denied.exit_code == 1
+    verified = run(runner, "audit", "verify", log, "--json")
+    assert verified.exit_code == 0 and json.loads(verified.output)["records"] == 3
+    head = run(runner, "audit", "head", log)
+    assert head.exit_code == 0 and head.output.startswith("capkit/")
+    (tmp_path / "head.txt").write_text(head.output)
+    shown = run(runner, "audit", "show", log, "--denied", "--json")
+    (record,) = [json.loads(line) for line in shown.output.splitlines()]
+    assert record["reasons"][0]["code"] == "arg_not_allowed" and record["args"]["recipient"] == "attacker"
+    assert "arg_not_allowed" in run(runner, "audit", "show", log).output
+    lines = Path(log).read_bytes().splitlines(keepends=True)
+    Path(log).write_bytes(b"".join(lines[:-2]))  # cut the last record and checkpoint off
+    assert run(runner, "audit", "verify", log).exit_code == 0  # unseen without the kept head ...
+    cut = run(runner, "audit", "verify", log, "--head", str(tmp_path / "head.txt"))
+    assert cut.exit_code == 1 and "truncated" in cut.output  # ... caught with it
+    other = run(runner, "agent", "keygen", "--out", str(tmp_path / "b.key")).output.split()[-1]
+    assert run(runner, "audit", "verify", log, "--key", other).exit_code == 1
+    assert run(runner, "audit", "verify", log, "--key", "capkit_pk_nope").exit_code == 2
+    assert run(runner, "audit", "verify", str(tmp_path / "missing.jsonl")).exit_code == 2
 
 
 # ----------------------------------------------------- installed command

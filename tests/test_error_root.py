@@ -38,6 +38,7 @@ from capkit.caveats import (
     Tools,
 )
 from capkit.core.errors import CapkitError
+from capkit.audit import AuditPolicy, parse_checkpoint, verify_log
 from capkit.grant import parse_grant
 
 from .conftest import NOW, SECRET
@@ -109,6 +110,15 @@ def _calls():
         ("Limits", lambda v: Limits(max_caveats=v), 1),
         ("open_store", open_store, 1),
         ("parse_grant", lambda t: parse_grant(t, now=NOW), 1),
+        ("AuditPolicy", AuditPolicy, 1),
+        ("AuditPolicy.default", lambda d: AuditPolicy(default=d), 1),
+        ("AuditPolicy.hash_key", lambda k: AuditPolicy(default="hash", hash_key=k), 1),
+        ("parse_checkpoint", parse_checkpoint, 1),
+        ("verify_log", verify_log, 2),
+        ("verify_log_lines", lambda lines: verify_log(lines, AGENT.public_key), 1),
+        ("Verifier.audit", lambda a: Verifier(KEYRING, location="bank", audit=a), 1),
+        ("Verifier.audit_policy", lambda p: Verifier(KEYRING, location="bank", audit_policy=p), 1),
+        ("Verifier.verifier_id", lambda v: Verifier(KEYRING, location="bank", verifier_id=v), 1),
     ]
 
 

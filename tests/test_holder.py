@@ -448,11 +448,11 @@ _flat_values = st.one_of(st.text(max_size=12), st.integers(min_value=-(2 ** 300)
 @given(args=st.dictionaries(st.text(max_size=8), _flat_values, max_size=6),
        audience=st.one_of(st.none(), st.text(min_size=1, max_size=8)))
 def test_flat_arguments_encode_exactly_as_the_general_encoder(args, audience):
-    from capkit.core.invocation import _encode
+    from capkit.core.invocation import _ARG_LEVELS, _encode
 
     invocation = Invocation("bank.transfer", args, audience=audience)
     out = ['{"args":']
-    _encode(args, out, 0)
+    _encode(args, out, _ARG_LEVELS)
     out += [',"aud":', "null" if audience is None else json.dumps(audience, ensure_ascii=False),
             ',"tool":"bank.transfer"}']
     try:

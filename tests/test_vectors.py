@@ -59,7 +59,60 @@ def test_vector_chain_verifies_in_pymacaroons(vector):
     assert verifier.verify(macaroon, bytes.fromhex(vector["root_key"]))
 
 
-@pytest.mark.parametrize("name", FILES)
+AUDIT_VECTORS = json.loads((VECTOR_DIR / "audit.json").read_text(encoding="utf-8"))["vectors"]
+
+
+def _audit_lines(vector: dict) -> list[bytes]:
+    lines = [line.encode("utf-8") + b"\n" for line in vector["lines"]]
+    if vector.get("last_line_complete") is False:
+        lines[-1] = lines[-1][:-1]
+    return lines
+
+
+@pytest.mark.parametrize("vector", AUDIT_VECTORS, ids=[v["name"] for v in AUDIT_VECTORS])
+def test_audit_vector(vector):
+    from capkit.audit import verify_log
+    from capkit.core.publickey import PublicKey
+
+    report = verify_log(_audit_lines(vector), PublicKey.parse(vector["audit_public_key"]), origin=vector["origin"])
+    expected = vector["expected"]
+    assert report.intact == expected["intact"], report.summary()
+    for field in ("records", "checkpoints", "bad_line"):
+        if field in expected:
+            assert getattr(report, field) == expected[field], report.summary()
+    assert list(report.torn) == expected.get("torn", [])
+
+
+def test_a_third_party_verifies_the_audit_log_with_sha256_and_ed25519_alone():
+    """specs/AUDIT.md §3-4 with raw primitives: no capkit code (only json, hashlib, base64 and PyNaCl)."""
+    import base64
+    import hashlib
+
+    from nacl.signing import VerifyKey
+
+    vector = next(v for v in AUDIT_VECTORS if v["name"] == "intact")
+    public = base64.urlsafe_b64decode(vector["audit_public_key"][len("capkit_pk_"):] + "=")
+    origin = vector["origin"]
+    prev, seq, checkpoints = bytes(32), 0, 0
+    for text in vector["lines"]:
+        line = text.encode("utf-8")
+        doc = json.loads(line)
+        assert json.dumps(doc["h"], separators=(",", ":"), sort_keys=True) == json.dumps(
+            {"prev": base64.urlsafe_b64encode(prev).rstrip(b"=").decode(), "seq": seq}, separators=(",", ":"))
+        if "c" in doc:
+            body, _, signature_line = doc["c"].partition("\n\n")
+            assert body.split("\n") == [origin, str(seq), base64.b64encode(prev).decode()]
+            name, stamp = signature_line.removeprefix("\u2014 ").rstrip("\n").split(" ")
+            blob = base64.b64decode(stamp)
+            key_id = hashlib.sha256(name.encode() + b"\n" + b"\x01" + public).digest()[:4]
+            assert name == origin and blob[:4] == key_id
+            VerifyKey(public).verify((body + "\n").encode(), blob[4:])  # raises if forged
+            checkpoints += 1
+        prev, seq = hashlib.sha256(line).digest(), seq + 1
+    assert checkpoints == 2 and seq == 6
+
+
+@pytest.mark.parametrize("name", [*FILES, "audit.json"])
 def test_checked_in_vectors_match_the_generator(name):
     spec = importlib.util.spec_from_file_location("generate_vectors", ROOT / "specs" / "generate_vectors.py")
     module = importlib.util.module_from_spec(spec)

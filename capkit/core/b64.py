@@ -11,9 +11,12 @@ _ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
 def encode(data: bytes) -> str:
     """Unpadded base64url text of ``data``."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
 
 
 # URL-safe to standard alphabet; the standard alphabet's own '+', '/' and '=' become '!', which strict

@@ -32,11 +32,16 @@ _c_encode = None if _json_encoder.c_make_encoder is None else _json_encoder.c_ma
 )
 
 
+def dumps_text(value: Any) -> str:
+    """The canonical text of ``value`` (acyclic dict/list/str/int/bool/None, as caveats produce)."""
+    if _c_encode is None or type(value) is not dict:
+        return _encoder.encode(value)
+    return "".join(_c_encode(value, 0))
+
+
 def dumps(value: Any) -> bytes:
     """Encode ``value`` (acyclic dict/list/str/int/bool/None, as caveats produce) canonically."""
-    if _c_encode is None or type(value) is not dict:
-        return _encoder.encode(value).encode("utf-8")
-    return "".join(_c_encode(value, 0)).encode("utf-8")
+    return dumps_text(value).encode("utf-8")
 
 
 def _reject_float(text: str) -> Any:

@@ -43,6 +43,7 @@ class Code:
     BUDGET_EXCEEDED = "budget_exceeded"
     CALLS_EXCEEDED = "calls_exceeded"
     STATE_UNAVAILABLE = "state_unavailable"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
     # the verifier
     INTERNAL_ERROR = "internal_error"
 
@@ -77,6 +78,7 @@ MEANINGS: dict[str, str] = {
     Code.BUDGET_EXCEEDED: "the call's amount does not fit in what is left of a budget",
     Code.CALLS_EXCEEDED: "a call limit is used up",
     Code.STATE_UNAVAILABLE: "the shared store could not be reached, timed out, or answered something unusable",
+    Code.AUDIT_UNAVAILABLE: "the audit record of the call could not be written; the call is denied",
     Code.INTERNAL_ERROR: "the verifier failed unexpectedly; the call is denied",
 }
 

@@ -90,6 +90,8 @@ class Decision:
     #: Room reserved in the store for an allowed call with budgets or call limits: pass the
     #: decision to ``Verifier.complete`` to commit it (the tool ran) or release it (it failed).
     reservation: Reservation | None = None
+    #: Id of the decision's audit record, when the verifier writes an audit log.
+    record_id: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):

@@ -166,8 +166,14 @@ def number_text(value: "int | float | Decimal") -> str:
     return text
 
 
-def _encode(value: Any, out: list[str], depth: int) -> None:
-    if depth > DEFAULT_LIMITS.max_arg_depth + 1:
+#: Nesting levels ``_encode`` accepts in the arguments of a call (the validated call has fewer).
+_ARG_LEVELS = DEFAULT_LIMITS.max_arg_depth + 2
+#: ... and in an audit record, which holds the arguments a few levels down.
+_RECORD_LEVELS = _ARG_LEVELS + 4
+
+
+def _encode(value: Any, out: list[str], levels: int) -> None:
+    if levels <= 0:
         raise InvalidInvocation("the arguments are nested too deeply")
     if value is None:
         out.append("null")
@@ -184,7 +190,7 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _encode(item, out, depth + 1)
+            _encode(item, out, levels - 1)
         out.append("]")
     elif isinstance(value, Mapping):
         if not all(isinstance(k, str) for k in value):
@@ -195,10 +201,20 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
                 out.append(",")
             out.append(encode_basestring(key))
             out.append(":")
-            _encode(value[key], out, depth + 1)
+            _encode(value[key], out, levels - 1)
         out.append("}")
     else:
         raise InvalidInvocation(f"an argument is a {type(value).__name__}, which is not a JSON value")
+
+
+def canonical_text(value: Any) -> str:
+    """The canonical JSON text of any JSON-like value (keys sorted by code point, no white space,
+    numbers by ``number_text``); the encoding of proofs and audit records. Raises ``InvalidInvocation``."""
+    if type(value) is dict and _is_flat(value, DEFAULT_LIMITS):
+        return canonical.dumps_text(value)
+    out: list[str] = []
+    _encode(value, out, _RECORD_LEVELS)
+    return "".join(out)
 
 
 def canonical_invocation(invocation: Invocation) -> bytes:
@@ -225,11 +241,11 @@ def canonical_invocation(invocation: Invocation) -> bytes:
         except UnicodeEncodeError:
             raise InvalidInvocation("an argument contains a lone surrogate") from None
     out = ['{"args":']
-    _encode(args, out, 0)
+    _encode(args, out, _ARG_LEVELS)
     out.append(',"aud":')
-    _encode(invocation.audience, out, 0)
+    _encode(invocation.audience, out, _ARG_LEVELS)
     out.append(',"tool":')
-    _encode(invocation.tool, out, 0)
+    _encode(invocation.tool, out, _ARG_LEVELS)
     out.append("}")
     try:
         return "".join(out).encode("utf-8")

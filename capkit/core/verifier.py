@@ -39,12 +39,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 import attrs
 
 from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Registry
-from .caveats._fields import show
-from .caveats.base import Failure, to_seconds
+from .caveats._fields import TOOL_NAME, show
+from .caveats.base import Call, Failure, to_seconds
 from .caveats.limits import describe_window, period_of, rolling_seconds
+from .audit import AuditPolicy, AuditSink, decision_record, new_record_id, settlement_record
 from .codes import Code
 from .decision import Decision, Reason
 from .errors import (
+    AuditError,
     AuthorizationDenied,
     BadDelegation,
     BadSignature,
@@ -58,7 +60,7 @@ from .errors import (
     UnknownKey,
     WrongLocation,
 )
-from .invocation import invocation_digest, validate
+from .invocation import Invocation, invocation_digest, validate
 from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import proof_message
@@ -78,6 +80,7 @@ __all__ = ["EVERY_LOCATION", "MAX_PROOF_WINDOW", "PROOF_WINDOW", "BudgetStatus",
            "VerifiedToken", "hop_id", "meter_key"]
 
 _HOP_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{8})?", re.ASCII)
+_VERIFIER_ID = re.compile(r"[!-~]{1,200}", re.ASCII)
 _log = logging.getLogger("capkit.verifier")
 
 #: Default freshness window of proofs, in seconds, in both directions (clock skew).
@@ -174,6 +177,9 @@ class Verifier:
         registry: Registry = REGISTRY,
         clock: Callable[[], float] = time.time,
         cache_size: int = 4096,
+        audit: "AuditSink | Iterable[AuditSink] | None" = None,
+        audit_policy: AuditPolicy = AuditPolicy(),
+        verifier_id: str | None = None,
     ) -> None:
         if not isinstance(keyring, Keyring):
             raise CapkitError("Verifier needs a capkit Keyring (Keyring.load(path) or Keyring.generate())")
@@ -188,6 +194,15 @@ class Verifier:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise CapkitError("cache_size must be a positive integer")
         self._locations = _served_locations(keyring, location)
+        self._audit = _audit_sinks(audit)
+        if not isinstance(audit_policy, AuditPolicy):
+            raise CapkitError("audit_policy must be a capkit AuditPolicy")
+        self._audit_policy = audit_policy
+        if verifier_id is None:
+            verifier_id = "*" if self._locations is None else ",".join(sorted(self._locations))
+        if not isinstance(verifier_id, str) or not _VERIFIER_ID.fullmatch(verifier_id):
+            raise CapkitError("verifier_id is 1-200 printable ASCII characters without spaces")
+        self._verifier_id = verifier_id
         self._keyring = keyring
         self._allow_bearer = bool(allow_bearer)
         self._proof_window = proof_window
@@ -308,21 +323,55 @@ class Verifier:
 
     def _decide(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None", *,
                 listing: bool) -> Decision:
+        trace = _Trace()
         try:
-            return self._authorize(token, invocation, proof, listing)
+            decision = self._authorize(token, invocation, proof, listing, trace)
         except (MalformedToken, WrongLocation, UnknownKey, BadSignature, BadDelegation) as exc:
-            return Decision.deny(exc.code, _token_problem(exc, token), exc.token_id)
+            decision = Decision.deny(exc.code, _token_problem(exc, token), exc.token_id)
         except Exception:  # fail closed on anything unforeseen; never leak details
             _log.exception("capkit: the verifier failed unexpectedly; the call is denied")
-            return Decision.deny(Code.INTERNAL_ERROR, "the verifier could not evaluate this call; it is denied")
+            decision = Decision.deny(Code.INTERNAL_ERROR, "the verifier could not evaluate this call; it is denied")
+        if not self._audit:
+            return decision
+        return self._record_decision(decision, invocation, trace, listing)
+
+    def _record_decision(self, decision: Decision, invocation: object, trace: "_Trace", listing: bool) -> Decision:
+        """Write the decision's audit record to every sink; deny (giving back what was reserved) if one fails."""
+        record_id = new_record_id()
+        try:
+            call = trace.call
+            digest = trace.digest
+            if call is not None and digest is None:
+                digest = invocation_digest(invocation)  # type: ignore[arg-type]
+            tool = call.tool if call is not None else _claimed_tool(invocation)
+            record = decision_record(
+                record_id=record_id, at=self._clock() if call is None else call.at, verifier=self._verifier_id,
+                event="listing" if listing else "decision", decision=decision, tool=tool,
+                audience=None if call is None else call.audience, args=None if call is None else call.args,
+                digest=digest, proof=trace.proof, reserved=trace.reserved, policy=self._audit_policy)
+            for sink in self._audit:
+                sink.write(record)
+        except Exception as exc:
+            problem = exc.message if isinstance(exc, AuditError) else type(exc).__name__
+            _log.warning("capkit: the audit record of a call could not be written (%s); the call is denied", problem)
+            if decision.reservation is not None:
+                try:
+                    self._settle(decision, "cancel", record=False)
+                except StoreUnavailable:
+                    pass  # the reservation lapses as spent: never given back on an unknown outcome
+            return Decision.deny(Code.AUDIT_UNAVAILABLE, f"the audit record of this call could not be written "
+                                                         f"({problem}); the call is denied", decision.token_id)
+        return Decision(decision.allowed, decision.reasons, decision.token_id, decision.chain, decision.reservation,
+                        record_id)
 
     def _authorize(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None",
-                   listing: bool) -> Decision:
+                   listing: bool, trace: "_Trace") -> Decision:
         verified = self.verify_chain(token)
         try:
             call = validate(invocation, self._clock(), self._limits)
         except InvalidInvocation as exc:
             return Decision(False, (Reason(Code.BAD_INVOCATION, exc.message),), verified.token_id, verified.chain)
+        trace.call = call
         accepted: Proof | None = None
         holder = verified.holder
         binding: Reason | None = None
@@ -334,16 +383,17 @@ class Verifier:
             binding = Reason(Code.PROOF_MISSING,
                              f"the token is held by agent {holder.fingerprint}; the call carries no proof of possession")
         else:
-            accepted, binding = self._check_proof(verified, holder, invocation, call.at, proof)  # type: ignore[arg-type]
+            accepted, binding = self._check_proof(verified, holder, invocation, call.at, proof, trace)  # type: ignore[arg-type]
         if binding is not None:  # only the holder may learn what the grant says, or make the verifier work
             return Decision(False, (binding,), verified.token_id, verified.chain)
+        trace.proof = accepted
         reasons = list(verified.failures) + verified.check(call, listing=listing)
         if reasons:
             return Decision(False, tuple(reasons), verified.token_id, verified.chain)
-        return self._decide_with_state(verified, call, accepted, listing)
+        return self._decide_with_state(verified, call, accepted, listing, trace)
 
     def _decide_with_state(self, verified: VerifiedToken, call: "object", accepted: Proof | None,
-                           listing: bool = False) -> Decision:
+                           listing: bool = False, trace: "_Trace | None" = None) -> Decision:
         """Step 5: revocation, nonce and every budget and counter, atomically in the store."""
         meters: list[Meter] = []
         by_key: dict[str, MeteredCaveat] = {}
@@ -359,6 +409,8 @@ class Verifier:
             by_key[key] = item
             meters.append(Meter(key, item.caveat.cap, amount, rolling_seconds(item.caveat.window),
                                 item.caveat.refundable))
+        if trace is not None:
+            trace.reserved = [(by_key[m.key].index, m.amount) for m in meters]
         if meters or accepted is not None:
             request = StateRequest(
                 verified.token_id, verified.hop_ids, None if accepted is None else accepted.nonce,
@@ -426,9 +478,34 @@ class Verifier:
         when that is not certain, use ``complete``."""
         return self._settle(decision, "cancel")
 
-    def _settle(self, decision: Decision, how: str) -> bool:
+    def _settle(self, decision: Decision, how: str, *, record: bool = True) -> bool:
         if not isinstance(decision, Decision):
             raise CapkitError("settling a call needs the Decision that authorize returned")
+        if not (record and self._audit and decision.allowed):
+            return self._settle_in_store(decision, how)
+        try:
+            done = self._settle_in_store(decision, how)
+        except StoreUnavailable:
+            try:
+                self._record_settlement(decision, how, None)
+            except AuditError as exc:
+                _log.warning("capkit: %s", exc.message)
+            raise
+        self._record_settlement(decision, how, done)
+        return done
+
+    def _record_settlement(self, decision: Decision, how: str, done: "bool | None") -> None:
+        """Write the settlement's record; ``AuditError`` if a sink fails (what the store did stands)."""
+        record = settlement_record(record_id=new_record_id(), at=self._clock(), verifier=self._verifier_id,
+                                   decision=decision, outcome=how, done=done)
+        for sink in self._audit:
+            try:
+                sink.write(record)
+            except Exception as exc:
+                problem = exc.message if isinstance(exc, AuditError) else type(exc).__name__
+                raise AuditError(f"the {how} stands, but its audit record could not be written ({problem})") from None
+
+    def _settle_in_store(self, decision: Decision, how: str) -> bool:
         reservation = decision.reservation
         if reservation is None:
             return True
@@ -515,11 +592,15 @@ class Verifier:
         )
 
     def close(self) -> None:
-        """Close the store."""
-        self._store.close()
+        """Close the store and every audit sink (a file log writes its final checkpoint)."""
+        try:
+            for sink in self._audit:
+                sink.close()
+        finally:
+            self._store.close()
 
     def _check_proof(self, verified: VerifiedToken, holder: PublicKey, invocation: object, now: float,
-                     proof: "Proof | str") -> "tuple[Proof | None, Reason | None]":
+                     proof: "Proof | str", trace: "_Trace") -> "tuple[Proof | None, Reason | None]":
         try:
             parsed = Proof.parse(proof)
         except MalformedProof as exc:
@@ -533,11 +614,41 @@ class Verifier:
             when = f"{int(-skew)} s old" if skew < 0 else f"dated {int(skew)} s in the future"
             return None, Reason(Code.PROOF_STALE,
                                 f"the proof is {when}; proofs are accepted within {self._proof_window} s")
-        message = proof_message(verified.signature, invocation_digest(invocation), parsed.at, parsed.nonce)  # type: ignore[arg-type]
+        trace.digest = digest = invocation_digest(invocation)  # type: ignore[arg-type]
+        message = proof_message(verified.signature, digest, parsed.at, parsed.nonce)
         if not holder.verify(parsed.signature, message):
             return None, Reason(Code.BAD_PROOF,
                                 "the proof does not match this call (tool, arguments, audience) or this token")
         return parsed, None
+
+
+class _Trace:
+    """What one decision learned on its way, for its audit record."""
+
+    __slots__ = ("call", "digest", "proof", "reserved")
+
+    def __init__(self) -> None:
+        self.call: "Call | None" = None
+        self.digest: bytes | None = None
+        self.proof: Proof | None = None
+        self.reserved: list[tuple[int, Decimal]] = []
+
+
+def _audit_sinks(audit: object) -> "tuple[AuditSink, ...]":
+    sinks = () if audit is None else (audit,) if isinstance(audit, AuditSink) else audit
+    try:
+        sinks = tuple(sinks)  # type: ignore[arg-type]
+    except TypeError:
+        raise CapkitError("audit is an AuditSink (write, close) or a list of them") from None
+    if not all(isinstance(sink, AuditSink) for sink in sinks):
+        raise CapkitError("audit is an AuditSink (write, close) or a list of them")
+    return sinks
+
+
+def _claimed_tool(invocation: object) -> str | None:
+    """The tool an invalid invocation names, if it is a plausible tool name (else nothing is quoted)."""
+    tool = getattr(invocation, "tool", None) if isinstance(invocation, Invocation) else None
+    return tool if isinstance(tool, str) and TOOL_NAME.fullmatch(tool) else None
 
 
 def _token_bytes(token: object) -> bytes:

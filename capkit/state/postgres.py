@@ -260,15 +260,31 @@ END $$;
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
 
-def _split_schema(url: str) -> tuple[str, str]:
-    """The connection URL without capkit's own ``schema`` option, and the schema (default ``capkit``)."""
+def split_schema(url: str, default: str = "capkit") -> tuple[str, str]:
+    """The connection URL without capkit's own ``schema`` option, and the schema (default ``default``)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [v for k, v in query if k == "schema"]
     if len(schemas) > 1 or (schemas and not _SCHEMA_NAME.fullmatch(schemas[0])):
         raise StoreUnavailable("the PostgreSQL store's schema option is one lowercase SQL name such as capkit_test")
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), (schemas or ["capkit"])[0]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), (schemas or [default])[0]
+
+
+def connect(psycopg, dsn: str, timeout: float, url: str):  # type: ignore[no-untyped-def]
+    """An autocommit connection whose connect, statements, lock waits and idle transactions are bounded
+    by ``timeout``; ``StoreUnavailable`` (naming ``url`` without its password) if it cannot be made."""
+    ms = max(1, int(timeout * 1000))
+    try:
+        return psycopg.connect(
+            dsn, autocommit=True, connect_timeout=max(2, math.ceil(timeout)),
+            options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 4}",
+            keepalives=1, keepalives_idle=max(1, math.ceil(timeout)), keepalives_interval=1,
+            keepalives_count=3, tcp_user_timeout=ms, application_name="capkit",
+        )
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"cannot connect to the PostgreSQL store at {redacted(url)}: "
+                               f"{describe_error(exc)}") from exc
 
 
 class PostgresStore:
@@ -285,7 +301,7 @@ class PostgresStore:
             raise StoreUnavailable("the PostgreSQL store needs psycopg: pip install 'capkit[postgres]'") from None
         self._psycopg = psycopg
         self.url = url
-        self._dsn, self.schema = _split_schema(url)
+        self._dsn, self.schema = split_schema(url)
         self._lock_id = int.from_bytes(hashlib.sha256(b"capkit-migrate:" + self.schema.encode()).digest()[:4], "big")
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -304,18 +320,7 @@ class PostgresStore:
                 self._conn.close()
             except Exception:
                 pass
-        ms = max(1, int(self._timeout * 1000))
-        try:
-            self._conn = self._psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=max(2, math.ceil(self._timeout)),
-                options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 4}",
-                keepalives=1, keepalives_idle=max(1, math.ceil(self._timeout)), keepalives_interval=1,
-                keepalives_count=3, tcp_user_timeout=ms, application_name="capkit",
-            )
-        except self._psycopg.Error as exc:
-            self._conn = None
-            raise StoreUnavailable(f"cannot connect to the PostgreSQL store at {redacted(self.url)}: "
-                                   f"{describe_error(exc)}") from exc
+        self._conn = connect(self._psycopg, self._dsn, self._timeout, self.url)
         return self._conn
 
     def _sql(self, text: str) -> str:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import click
 
-from capkit import Keyring, KeyringError
+from capkit import AgentKey, Keyring, KeyringError
 from capkit.core.secretfile import directory_problem
 
 from .errors import InputError
 
 KEYRING_FILE = "keys.json"
 STATE_FILE = "state.db"
+AUDIT_KEY_FILE = "audit.key"
 
 home_option = click.option(
     "--home",
@@ -106,3 +107,26 @@ def open_cli_store(home: Path | None, url: str | None):  # type: ignore[no-untyp
     if url is None:
         url = f"sqlite://{make_home(home).resolve() / STATE_FILE}"
     return open_store(url)
+
+
+def audit_key(home: Path | None, *, create: bool) -> AgentKey:
+    """The home's audit key (signs audit checkpoints), created 0600 on first use when ``create``."""
+    path = check_home(resolve_home(home)) / AUDIT_KEY_FILE
+    if not path.exists():
+        if not create:
+            raise InputError(f"no audit key at {path}; give the log's audit key with --key capkit_pk_...")
+        key = AgentKey.generate()
+        key.save(make_home(home) / AUDIT_KEY_FILE)
+        return key
+    try:
+        return AgentKey.load(path)
+    except KeyringError as exc:
+        raise InputError(exc.message) from None
+
+
+def open_cli_audit(home: Path | None, path: Path):  # type: ignore[no-untyped-def]
+    """The file audit log at ``path``, signed by the home's audit key (origin ``capkit/<fingerprint>``)."""
+    from capkit.audit import AuditLog
+
+    key = audit_key(home, create=True)
+    return AuditLog(path, key, origin=f"capkit/{key.public_key.fingerprint}")

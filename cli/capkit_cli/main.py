@@ -7,6 +7,7 @@ import click
 import capkit
 
 from .commands.agent import agent_group
+from .commands.audit import audit_group
 from .commands.alignment import eval_command, suggest_command, trace_group
 from .commands.check import check_command, prove_command
 from .commands.demo import demo_command
@@ -53,3 +54,4 @@ cli.add_command(demo_command)
 cli.add_command(eval_command)
 cli.add_command(suggest_command)
 cli.add_command(trace_group)
+cli.add_command(audit_group)

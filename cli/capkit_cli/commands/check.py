@@ -12,7 +12,7 @@ from capkit.core.proof import Proof
 from capkit.core.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
-from ..home import home_option, load_keyring, open_cli_store, store_option
+from ..home import home_option, load_keyring, open_cli_audit, open_cli_store, store_option
 from ..io import parse_token, read_token_text, print_json
 from ..values import split_assignment, typed_value
 from .agent import load_agent_key
@@ -51,13 +51,15 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
 @click.option("--dry-run", is_flag=True,
               help="Give back what an allowed call reserved (budgets and call limits), as for a call never made.")
+@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the decision (and its settlement) to this audit log, signed by the home's audit key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @home_option
 @store_option
 @reports_errors
 def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str | None, audience: str | None,
                   at: str | None, key_path: Path | None, proof: str | None, allow_bearer: bool, dry_run: bool,
-                  as_json: bool, home: Path | None, store_url: str | None) -> None:
+                  audit_path: Path | None, as_json: bool, home: Path | None, store_url: str | None) -> None:
     """Authorize one call of TOKEN (or - for stdin) with the local keyring.
 
     A holder-bound token needs a proof: --key signs one with the agent's key
@@ -83,8 +85,9 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     if key_path is not None:
         moment = now if invocation.at is None else int(invocation.at)  # type: ignore[arg-type]
         proof = Proof.create(load_agent_key(key_path), parsed, invocation, at=moment).serialize()
+    audit = None if audit_path is None else open_cli_audit(home, audit_path)
     verifier = Verifier(load_keyring(home), location=parsed.location, allow_bearer=allow_bearer,
-                        store=open_cli_store(home, store_url))
+                        store=open_cli_store(home, store_url), audit=audit)
     try:
         decision = verifier.authorize(text, invocation, proof)
         if decision.allowed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -12,12 +13,13 @@ from ..io import escape
 from rich.table import Table
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint, open_store
+from capkit.audit import AuditLog, verify_log
 from capkit.caveats import Budget, Delegate, Eq, Expires, Holder, Max, MaxDepth, OneOf, Tools
 from capkit.core.messages import delegation_message
 from capkit.core.token import binary
 from capkit.core import b64 as _b64
 
-from ..errors import reports_errors
+from ..errors import InputError, reports_errors
 from ..io import console, print_json
 
 RENT = {"recipient": "landlord", "amount": 1250, "currency": "USD", "reference": "RENT-2026-12"}
@@ -38,8 +40,12 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
     planner.save(home / "planner.key")
     payer.save(home / "payer.key")
     store = open_store(store_url or f"sqlite://{home.resolve() / 'state.db'}")
+    # Every decision goes to a hash-chained audit log whose checkpoints the bank's audit key signs.
+    audit_key = AgentKey.generate()
+    audit_path = home / "audit.jsonl"
+    audit = AuditLog(audit_path, audit_key, origin="bank.example/audit")
     # Holder-bound tokens only (bearer tokens refused); budgets, nonces and revocations in the store.
-    verifier = Verifier(keyring, location="bank", store=store, clock=lambda: now)
+    verifier = Verifier(keyring, location="bank", store=store, clock=lambda: now, audit=audit)
 
     # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most,
     # and at most 1,250 USD per calendar month in total.
@@ -104,8 +110,18 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
             "explanation": decision.explain(),
             "reasons": [str(r) for r in decision.reasons],
         })
+    verifier.close()  # the audit log writes its final signed checkpoint
+    lines = audit_path.read_bytes().splitlines(keepends=True)
+    report = verify_log(lines, audit_key.public_key)
+    # Someone with write access to the log makes the first refused payment to the attacker look allowed.
+    tampered = [line.replace(b'"allowed":false', b'"allowed":true', 1) if b"attacker-llc" in line else line
+                for line in lines]
+    caught = verify_log(tampered, audit_key.public_key)
     return {
         "task": "pay the December rent of 1,250 USD to the landlord",
+        "audit": {"public_key": audit_key.public_key.text, "intact": report.intact, "records": report.records,
+                  "checkpoints": report.checkpoints, "summary": report.summary(),
+                  "after_editing_a_denial": caught.summary()},
         "home": str(home),
         "agents": {"planner": planner.public_key.fingerprint, "payer": payer.public_key.fingerprint,
                    "thief": thief.public_key.fingerprint},
@@ -126,8 +142,10 @@ def _call_text(row: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print what happened as JSON.")
 @click.option("--store", "store_url", metavar="URL", envvar="CAPKIT_STORE",
               help="Where budgets, nonces and revocations live (default: SQLite in the demo's temporary home).")
+@click.option("--audit", "audit_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the demo's audit log here (then: capkit audit verify FILE --key <the key it prints>).")
 @reports_errors
-def demo_command(as_json: bool, store_url: str | None) -> None:
+def demo_command(as_json: bool, store_url: str | None, audit_out: Path | None) -> None:
     """Walk through one task end to end in a temporary home.
 
     A person grants a planner agent "pay the December rent of 1,250 USD to
@@ -147,6 +165,12 @@ def demo_command(as_json: bool, store_url: str | None) -> None:
     """
     with tempfile.TemporaryDirectory(prefix="capkit-demo-") as tmp:
         result = run_demo(Path(tmp), int(time.time()), store_url)
+        if audit_out is not None:
+            try:
+                shutil.copyfile(Path(tmp) / "audit.jsonl", audit_out)
+            except OSError as exc:
+                raise InputError(f"cannot write {audit_out}: {exc.strerror}") from None
+            result["audit"]["log"] = str(audit_out)
     if as_json:
         print_json(result)
         return
@@ -169,4 +193,9 @@ def demo_command(as_json: bool, store_url: str | None) -> None:
     out.print(table)
     denied = sum(not r["allowed"] for r in result["calls"])
     out.print(f"{len(result['calls']) - denied} allowed, {denied} denied; no model took part in any decision.")
+    audit = result["audit"]
+    out.print(f"[bold]Audit log[/bold]: {escape(audit['summary'])}. Rewriting the refused payment to the "
+              f"attacker as allowed: {escape(audit['after_editing_a_denial'])}")
+    if "log" in audit:
+        out.print(f"Kept in {escape(audit['log'])}: capkit audit verify {escape(audit['log'])} --key {audit['public_key']}")
     out.print("Try it yourself: capkit --help shows a session with agent keys, delegate and check --key.")
