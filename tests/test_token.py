@@ -139,15 +139,24 @@ def test_binary_decoding_is_strict(keyring, mutate, why):
         binary.decode(mutate(raw))
 
 
-def test_third_party_caveats_are_refused(keyring):
+def test_third_party_caveats_are_read_exactly_and_a_bare_location_is_refused(keyring):
+    """Third-party caveats (issue 13) decode to their three fields and re-encode to the same bytes; a caveat
+    location without a verification id, or fields out of order, is not a macaroon caveat."""
     token = mint(keyring, Tools("a"), location="bank", token_id=bytes(16))
     ident = token.identifier.encode()
     head = b"\x02" + _field(1, b"bank") + _field(2, ident) + b"\x00"
     tail = b"\x00" + _field(6, bytes(32))
     with_vid = head + _field(2, b"cid") + _field(4, b"vid") + b"\x00" + tail
     with_location = head + _field(1, b"https://auth") + _field(2, b"cid") + _field(4, b"v") + b"\x00" + tail
+    assert binary.decode(with_vid).caveats == (binary.RawThirdParty(b"cid", b"vid"),)
+    assert binary.decode(with_location).caveats == (binary.RawThirdParty(b"cid", b"v", b"https://auth"),)
     for raw in (with_vid, with_location):
-        with pytest.raises(MalformedToken, match="third-party"):
+        assert binary.encode(binary.decode(raw)) == raw
+    bare_location = head + _field(1, b"https://auth") + _field(2, b"cid") + b"\x00" + tail
+    vid_first = head + _field(4, b"v") + _field(2, b"cid") + b"\x00" + tail
+    two_vids = head + _field(2, b"cid") + _field(4, b"v") + _field(4, b"v") + b"\x00" + tail
+    for raw in (bare_location, vid_first, two_vids):
+        with pytest.raises(MalformedToken):
             binary.decode(raw)
 
 

@@ -38,6 +38,9 @@ class Code:
     PROOF_REPLAYED = "proof_replayed"
     BAD_DELEGATION = "bad_delegation"
     DEPTH_EXCEEDED = "depth_exceeded"
+    # approvals and other third parties
+    APPROVAL_REQUIRED = "approval_required"
+    BAD_DISCHARGE = "bad_discharge"
     # shared state
     REVOKED = "revoked"
     BUDGET_EXCEEDED = "budget_exceeded"
@@ -78,6 +81,8 @@ MEANINGS: dict[str, str] = {
     Code.BUDGET_EXCEEDED: "the call's amount does not fit in what is left of a budget",
     Code.CALLS_EXCEEDED: "a call limit is used up",
     Code.STATE_UNAVAILABLE: "the shared store could not be reached, timed out, or answered something unusable",
+    Code.APPROVAL_REQUIRED: "the call needs a person's approval (a discharge of an approval caveat); it was requested",
+    Code.BAD_DISCHARGE: "a discharge is missing, not for this call or token, expired, reused or not signed by its party",
     Code.AUDIT_UNAVAILABLE: "the audit record of the call could not be written; the call is denied",
     Code.INTERNAL_ERROR: "the verifier failed unexpectedly; the call is denied",
 }

@@ -9,7 +9,7 @@ and one sentence for a person. ``str(reason)`` reads like::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -17,6 +17,9 @@ from .caveats import Caveat
 from .codes import ALL_CODES, Code
 from .errors import CapkitError
 from .state.types import Reservation
+
+if TYPE_CHECKING:
+    from .discharge import ApprovalRequest
 
 __all__ = ["ALL_CODES", "Code", "Decision", "Hop", "Reason"]
 
@@ -92,6 +95,8 @@ class Decision:
     reservation: Reservation | None = None
     #: Id of the decision's audit record, when the verifier writes an audit log.
     record_id: str | None = attrs.field(default=None, eq=False)
+    #: When the call was denied only for lack of approval: what to ask the approver(s) for.
+    approval: "ApprovalRequest | None" = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -121,6 +126,7 @@ class Decision:
                 "id": self.reservation.id, "expires_at": self.reservation.expires_at},
             "reasons": [r.to_json() for r in self.reasons],
             "explanation": self.explain(),
+            **({"approval_request": self.approval.to_json()} if self.approval is not None else {}),
         }
 
     @classmethod

@@ -15,9 +15,11 @@ from typing import Any
 __all__ = [
     "AmountError",
     "ApprovalError",
+    "ApprovalRequired",
     "AuditError",
     "AuthorizationDenied",
     "BadDelegation",
+    "BadDischarge",
     "BadSignature",
     "CapkitError",
     "GrantError",
@@ -90,6 +92,12 @@ class BadDelegation(CapkitError):
     """A delegation is not signed by the holder it comes from, or cannot be made (wrong key, bearer, depth)."""
 
     code = "bad_delegation"
+
+
+class BadDischarge(CapkitError):
+    """A discharge of a third-party caveat cannot be read, or does not discharge what it should."""
+
+    code = "bad_discharge"
 
 
 class NotCanonical(CapkitError):
@@ -242,6 +250,24 @@ class AuthorizationDenied(CapkitError):
         super().__init__(decision.explain())
         self.decision = decision
         self.token_id = getattr(decision, "token_id", None)
+
+
+class ApprovalRequired(AuthorizationDenied):
+    """A call was denied only because it needs a person's approval; ``request`` says what to ask for
+    (``capkit.approvals.approve`` turns it into a discharge)."""
+
+    code = "approval_required"
+
+    def __init__(self, decision: Any) -> None:
+        super().__init__(decision)
+        self.request = decision.approval
+
+
+def denial(decision: Any) -> AuthorizationDenied:
+    """The exception of a denied decision: ``ApprovalRequired`` when approval is all it lacks."""
+    if getattr(decision, "approval", None) is not None:
+        return ApprovalRequired(decision)
+    return AuthorizationDenied(decision)
 
 
 class NothingSpent(CapkitError):

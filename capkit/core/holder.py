@@ -20,6 +20,11 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from nacl.bindings import crypto_sign_ed25519_sk_to_curve25519, crypto_sign_seed_keypair
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey as BoxPrivateKey
+from nacl.public import SealedBox
+
 from . import b64 as _b64
 from . import ed25519
 from .errors import BadDelegation, KeyringError, MalformedKey, MalformedProof, MalformedToken
@@ -57,6 +62,16 @@ class AgentKey:
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature of ``message``."""
         return self._signer.sign(message)
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """Open a NaCl sealed box made for this key's X25519 form (an approval caveat's key, sealed to its
+        approver); ``MalformedKey`` if it was not sealed to this key or was altered."""
+        try:
+            _, secret = crypto_sign_seed_keypair(self._seed())
+            box = SealedBox(BoxPrivateKey(crypto_sign_ed25519_sk_to_curve25519(secret)))
+            return bytes(box.decrypt(sealed))
+        except (CryptoError, ValueError, TypeError):
+            raise MalformedKey("this was not sealed to this key (or it was altered)") from None
 
     def __repr__(self) -> str:
         return f"AgentKey({self.public_key.fingerprint})"

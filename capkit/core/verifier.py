@@ -38,16 +38,19 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import attrs
 
-from .caveats import REGISTRY, Budget, CallLimit, Caveat, Delegate, Registry
+from . import b64 as _b64
+from .audit import AuditPolicy, AuditSink, decision_record, new_record_id, settlement_record
+from .caveats import DISCHARGE_REGISTRY, REGISTRY, Approval, Approved, Budget, CallLimit, Caveat, Delegate, Once, Registry
 from .caveats._fields import TOOL_NAME, show
 from .caveats.base import Call, Failure, to_seconds
 from .caveats.limits import describe_window, period_of, rolling_seconds
-from .audit import AuditPolicy, AuditSink, decision_record, new_record_id, settlement_record
 from .codes import Code
 from .decision import Decision, Reason
+from .discharge import ApprovalRequest, ApprovalTicket, Discharge, approval_terms, check_discharge, token_tail_id
 from .errors import (
     AuditError,
     AuthorizationDenied,
+    BadDischarge,
     BadDelegation,
     BadSignature,
     CapkitError,
@@ -59,6 +62,7 @@ from .errors import (
     StoreUnavailable,
     UnknownKey,
     WrongLocation,
+    denial,
 )
 from .invocation import Invocation, invocation_digest, validate
 from .keys import Keyring
@@ -80,6 +84,9 @@ __all__ = ["EVERY_LOCATION", "MAX_PROOF_WINDOW", "PROOF_WINDOW", "BudgetStatus",
            "VerifiedToken", "hop_id", "meter_key"]
 
 _HOP_ID = re.compile(r"[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{8})?", re.ASCII)
+_ONE = Decimal(1)
+#: The most discharges one call may carry.
+MAX_DISCHARGES = 16
 _VERIFIER_ID = re.compile(r"[!-~]{1,200}", re.ASCII)
 _log = logging.getLogger("capkit.verifier")
 
@@ -301,14 +308,18 @@ class Verifier:
 
     # -------------------------------------------------------------- decisions
 
-    def authorize(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None" = None) -> Decision:
+    def authorize(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None" = None,
+                  discharges: "Iterable[Discharge | str]" = ()) -> Decision:
         """Decide whether ``invocation`` is within the authority of ``token``. Never raises for bad input.
 
         ``token`` is a ``Token`` or its text (``token.serialize()``). ``proof`` is
         required when the token names a holder: a ``Proof`` (or its text) made by
-        the current holder for exactly this invocation.
+        the current holder for exactly this invocation. ``discharges`` satisfy the
+        token's third-party caveats (approvals), each bound to the token
+        (``Discharge.bind``). A call that lacks an approval is denied with
+        ``approval_required`` and ``Decision.approval`` says what to ask for.
         """
-        return self._decide(token, invocation, proof, listing=False)
+        return self._decide(token, invocation, proof, listing=False, discharges=discharges)
 
     def authorize_listing(self, token: "Token | str | bytes", invocation: object,
                           proof: "Proof | str | None" = None) -> Decision:
@@ -322,10 +333,10 @@ class Verifier:
         return self._decide(token, invocation, proof, listing=True)
 
     def _decide(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None", *,
-                listing: bool) -> Decision:
+                listing: bool, discharges: "Iterable[Discharge | str]" = ()) -> Decision:
         trace = _Trace()
         try:
-            decision = self._authorize(token, invocation, proof, listing, trace)
+            decision = self._authorize(token, invocation, proof, listing, trace, discharges)
         except (MalformedToken, WrongLocation, UnknownKey, BadSignature, BadDelegation) as exc:
             decision = Decision.deny(exc.code, _token_problem(exc, token), exc.token_id)
         except Exception:  # fail closed on anything unforeseen; never leak details
@@ -362,10 +373,10 @@ class Verifier:
             return Decision.deny(Code.AUDIT_UNAVAILABLE, f"the audit record of this call could not be written "
                                                          f"({problem}); the call is denied", decision.token_id)
         return Decision(decision.allowed, decision.reasons, decision.token_id, decision.chain, decision.reservation,
-                        record_id)
+                        record_id, decision.approval)
 
     def _authorize(self, token: "Token | str | bytes", invocation: object, proof: "Proof | str | None",
-                   listing: bool, trace: "_Trace") -> Decision:
+                   listing: bool, trace: "_Trace", discharges: "Iterable[Discharge | str]" = ()) -> Decision:
         verified = self.verify_chain(token)
         try:
             call = validate(invocation, self._clock(), self._limits)
@@ -388,12 +399,87 @@ class Verifier:
             return Decision(False, (binding,), verified.token_id, verified.chain)
         trace.proof = accepted
         reasons = list(verified.failures) + verified.check(call, listing=listing)
+        once: list[tuple[int, bytes]] = []
+        approval = None
+        if verified.third_party and not listing:
+            more, once, approval = self._check_discharges(verified, call, invocation, discharges, trace)
+            reasons += more
         if reasons:
-            return Decision(False, tuple(reasons), verified.token_id, verified.chain)
-        return self._decide_with_state(verified, call, accepted, listing, trace)
+            asks = approval if all(r.code == Code.APPROVAL_REQUIRED for r in reasons) else None
+            return Decision(False, tuple(reasons), verified.token_id, verified.chain, approval=asks)
+        return self._decide_with_state(verified, call, accepted, listing, trace, once)
+
+    def _check_discharges(self, verified: VerifiedToken, call: Call, invocation: object,
+                          discharges: "Iterable[Discharge | str]", trace: "_Trace") \
+            -> "tuple[list[Reason], list[tuple[int, bytes]], ApprovalRequest | None]":
+        """Specs/SPEC.md §19.3: every third-party caveat that applies to ``call`` needs a discharge bound to
+        this token; an approval's discharge must approve exactly this call, unexpired, once."""
+        pending = [p for p in verified.third_party if p.caveat.needed_for(call)]  # type: ignore[attr-defined]
+        if not pending:
+            return [], [], None
+        reasons: list[Reason] = []
+        by_cid: dict[bytes, Discharge] = {}
+        items = list(discharges) if not isinstance(discharges, (str, bytes)) else [discharges]
+        if len(items) > MAX_DISCHARGES:
+            return [Reason(Code.BAD_DISCHARGE, f"a call may carry at most {MAX_DISCHARGES} discharges")], [], None
+        for item in items:
+            try:
+                discharge = Discharge.parse(item, self._limits)
+            except BadDischarge as exc:
+                return [Reason(Code.BAD_DISCHARGE, exc.message)], [], None
+            if discharge.cid in by_cid:
+                return [Reason(Code.BAD_DISCHARGE, "two discharges of the same caveat")], [], None
+            by_cid[discharge.cid] = discharge
+        digest = trace.digest
+        if digest is None:
+            digest = trace.digest = invocation_digest(invocation)  # type: ignore[arg-type]
+        tail_id = token_tail_id(verified.signature)
+        tickets: list[ApprovalTicket] = []
+        once: list[tuple[int, bytes]] = []
+        for pending_item in pending:
+            index, caveat = pending_item.index, pending_item.caveat
+            place = (index + 1, caveat, verified.hops[index], verified.agents[index])
+            discharge = by_cid.get(caveat.cid)  # type: ignore[attr-defined]
+            if discharge is None:
+                if isinstance(caveat, Approval):
+                    tickets.append(ApprovalTicket(caveat.approver, caveat.location, caveat.cid, index + 1))
+                    reasons.append(Reason(Code.APPROVAL_REQUIRED, f"this call needs the approval of approver "
+                                          f"{caveat.approver.fingerprint}; it has been requested", *place))
+                else:
+                    at = f" at {caveat.location}" if caveat.location else ""  # type: ignore[attr-defined]
+                    reasons.append(Reason(Code.BAD_DISCHARGE, f"this call needs a discharge from the third party{at}",
+                                          *place))
+                continue
+            problem = None
+            result: "tuple[Caveat, ...] | str" = ""
+            if pending_item.key is None:
+                problem = "the caveat's verification id does not open: it was not added to this token as made"
+            else:
+                result = check_discharge(discharge, pending_item.key, verified.signature, DISCHARGE_REGISTRY,
+                                         self._limits)
+                if isinstance(result, str):
+                    problem = result
+            if problem is None:
+                failed = [f.message for c in result if not isinstance(c, (Approved, Once))  # type: ignore[union-attr]
+                          and (f := c.check(call)) is not None]
+                if failed:
+                    problem = "the discharge's own caveats are not met: " + "; ".join(failed)
+                elif isinstance(caveat, Approval):
+                    terms, problem = approval_terms(result, call, digest, tail_id)  # type: ignore[arg-type]
+                    if terms is not None:
+                        once.append((index, terms.nonce))
+            if problem is not None:
+                reasons.append(Reason(Code.BAD_DISCHARGE, problem, *place))
+        approval = None
+        if tickets:
+            approval = ApprovalRequest(call.tool, call.args, call.audience, verified.token_id, verified.hop_ids,
+                                       verified.holder.fingerprint if verified.holder is not None else None,
+                                       _b64.encode(tail_id), tuple(tickets))
+        return reasons, once, approval
 
     def _decide_with_state(self, verified: VerifiedToken, call: "object", accepted: Proof | None,
-                           listing: bool = False, trace: "_Trace | None" = None) -> Decision:
+                           listing: bool = False, trace: "_Trace | None" = None,
+                           once: "list[tuple[int, bytes]] | None" = None) -> Decision:
         """Step 5: revocation, nonce and every budget and counter, atomically in the store."""
         meters: list[Meter] = []
         by_key: dict[str, MeteredCaveat] = {}
@@ -409,6 +495,10 @@ class Verifier:
             by_key[key] = item
             meters.append(Meter(key, item.caveat.cap, amount, rolling_seconds(item.caveat.window),
                                 item.caveat.refundable))
+        for index, nonce in once or ():  # an approval is used once: a call limit of 1 on its nonce
+            key = meter_key(verified.token_id, b"once\x00" + nonce)
+            by_key[key] = MeteredCaveat(index, verified.caveats[index], key)
+            meters.append(Meter(key, _ONE, _ONE, None, False))
         if trace is not None:
             trace.reserved = [(by_key[m.key].index, m.amount) for m in meters]
         if meters or accepted is not None:
@@ -440,6 +530,11 @@ class Verifier:
             for exceeded in result.exceeded:
                 item = by_key[exceeded.key]
                 caveat = item.caveat
+                if isinstance(caveat, Approval):
+                    code, text = Code.BAD_DISCHARGE, "this approval was already used; each approved call needs its own"
+                    reasons.append(Reason(code, text, item.index + 1, caveat, verified.hops[item.index],
+                                          verified.agents[item.index]))
+                    continue
                 window = describe_window(caveat.window)
                 if isinstance(caveat, CallLimit):
                     calls = "1 call" if caveat.n == 1 else f"{caveat.n} calls"
@@ -547,7 +642,7 @@ class Verifier:
         """
         decision = self.authorize(token, invocation, proof)
         if not decision.allowed:
-            raise AuthorizationDenied(decision)
+            raise denial(decision)
         try:
             yield decision
         except NothingSpent:

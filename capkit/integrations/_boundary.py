@@ -96,11 +96,12 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(fn, *args)
 
 
-async def authorize_async(verifier: Verifier, token: Any, invocation: Invocation, proof: Any) -> Decision:
+async def authorize_async(verifier: Verifier, token: Any, invocation: Invocation, proof: Any,
+                          discharges: Any = ()) -> Decision:
     """``authorize`` without blocking the event loop: in a thread when the store does I/O or the call is large."""
     if store_does_io(verifier) or may_be_slow(verifier, token, invocation):
-        return await in_thread(verifier.authorize, token, invocation, proof)
-    return verifier.authorize(token, invocation, proof)
+        return await in_thread(verifier.authorize, token, invocation, proof, discharges)
+    return verifier.authorize(token, invocation, proof, discharges)
 
 
 def settle(verifier: Verifier, decision: Decision, *, spent: bool) -> None:
@@ -112,8 +113,8 @@ def settle(verifier: Verifier, decision: Decision, *, spent: bool) -> None:
 
 
 async def settle_async(verifier: Verifier, decision: Decision, *, spent: bool) -> None:
-    if decision.reservation is None:
-        return
+    if decision.reservation is None and decision.record_id is None:
+        return  # nothing to settle and no audit record to write
     if store_does_io(verifier):
         await in_thread(lambda: settle(verifier, decision, spent=spent))
     else:

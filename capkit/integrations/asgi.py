@@ -64,6 +64,10 @@ NOTHING_SPENT = "nothing-spent"
 SCHEME = "Capkit"
 MAX_BODY = 1 << 20
 PROBLEM_TYPE = "urn:capkit:problem:denied"
+#: The problem type of a denial for lack of approval; the body's ``approval_request`` says what to ask for.
+APPROVAL_PROBLEM_TYPE = "urn:capkit:problem:approval-required"
+#: Discharges (approvals) bound to the token, comma-separated.
+DISCHARGE_HEADER = "capkit-discharge"
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _METHOD = re.compile(r"[A-Z]{1,16}", re.ASCII)
 _JSON_TYPE = re.compile(r"application/json\s*(?:;\s*charset\s*=\s*\"?utf-8\"?\s*)?", re.IGNORECASE | re.ASCII)
@@ -99,6 +103,8 @@ def headers_for(credentials: Credentials, method: str, path: str, body: dict[str
     headers = {"Authorization": f"{SCHEME} {token}"}
     if proof is not None:
         headers["Capkit-Proof"] = proof
+    if credentials.discharges:
+        headers["Capkit-Discharge"] = ", ".join(credentials.discharges)
     return headers
 
 
@@ -176,7 +182,7 @@ class CapkitASGIMiddleware:
         headers: dict[str, str] = {}
         for key, value in scope.get("headers", []):
             name = key.decode("latin-1").lower()
-            if name in headers and name in ("authorization", PROOF_HEADER, "content-type"):
+            if name in headers and name in ("authorization", PROOF_HEADER, DISCHARGE_HEADER, "content-type"):
                 await _respond(send, 400, _problem(400, "bad request", f"more than one {name} header"), problem=True)
                 return
             headers[name] = value.decode("latin-1")
@@ -205,11 +211,16 @@ class CapkitASGIMiddleware:
             await _respond(send, status, _problem(status, "bad request" if status == 400 else "unsupported media type",
                                                   args), problem=True)
             return
+        discharges = [d.strip() for d in headers.get(DISCHARGE_HEADER, "").split(",") if d.strip()]
         decision = await authorize_async(self.verifier, token, Invocation(tool, args, self.audience),
-                                         headers.get(PROOF_HEADER))
+                                         headers.get(PROOF_HEADER), discharges)
         if not decision.allowed:
-            await _respond(send, 403, _problem(403, "capkit denied this call", denial_text(decision),
-                                               reasons=[r.to_json() for r in decision.reasons]), problem=True)
+            problem = _problem(403, "capkit denied this call", denial_text(decision),
+                               reasons=[r.to_json() for r in decision.reasons])
+            if decision.approval is not None:
+                problem.update(type=APPROVAL_PROBLEM_TYPE, title="this call needs the person's approval",
+                               approval_request=decision.approval.to_json())
+            await _respond(send, 403, problem, problem=True)
             return
         outcome: list[bool] = []
 
@@ -232,7 +243,7 @@ class CapkitASGIMiddleware:
         # What the app sees: the request without the token and the proof.
         stripped = dict(scope)
         stripped["headers"] = [(k, v) for k, v in scope.get("headers", [])
-                               if k.lower() != PROOF_HEADER.encode() and not (
+                               if k.lower() not in (PROOF_HEADER.encode(), DISCHARGE_HEADER.encode()) and not (
                                    k.lower() == b"authorization" and v[:len(SCHEME) + 1].lower() == b"capkit ")]
         try:
             await self.app(stripped, replay, watch)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import attrs
 
+from ..core.discharge import Discharge
 from ..core.holder import AgentKey
 from ..core.proof import Proof
 from ..core.invocation import Invocation
@@ -28,6 +29,8 @@ DECISION_META = META_PREFIX + "decision"
 #: A tool result whose ``_meta`` holds this key with the value ``"nothing_spent"`` gives its budget room back.
 OUTCOME_META = META_PREFIX + "outcome"
 NOTHING_SPENT = "nothing_spent"
+#: Where a denial for lack of approval carries the approval request (tool error result's ``_meta``).
+APPROVAL_META = META_PREFIX + "approval"
 
 _current: contextvars.ContextVar["Credentials | None"] = contextvars.ContextVar("capkit_credentials", default=None)
 
@@ -39,6 +42,8 @@ class Credentials:
     token: "Token | str"
     key: AgentKey | None = None
     audience: str | None = None
+    #: Discharges (approvals) bound to the token, sent with every call until replaced.
+    discharges: tuple[str, ...] = ()
     #: The token's text form, computed once.
     token_text: str = attrs.field(init=False, repr=False, eq=False)
     _parsed: Token = attrs.field(init=False, repr=False, eq=False)
@@ -59,12 +64,19 @@ class Credentials:
         invocation = Invocation(tool, args, self.audience)
         return self.token_text, Proof.create(self.key, self._parsed, invocation).serialize()
 
+    def approved(self, discharge: "Discharge | str") -> "Credentials":
+        """These credentials with ``discharge`` (an approval for one call) bound to the token, to retry with."""
+        bound = Discharge.parse(discharge).bind(self._parsed.signature).serialize()
+        return attrs.evolve(self, token=self._parsed, discharges=self.discharges + (bound,))
+
     def meta(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-        """MCP request ``_meta`` carrying the token and a proof for this exact call."""
+        """MCP request ``_meta`` carrying the token, a proof for this exact call, and any discharges."""
         token, proof = self.present(tool, args)
-        body = {"token": token}
+        body: dict[str, Any] = {"token": token}
         if proof is not None:
             body["proof"] = proof
+        if self.discharges:
+            body["discharges"] = list(self.discharges)
         return {META_KEY: body}
 
 

@@ -94,7 +94,7 @@ class CapkitFastMCPMiddleware(Middleware):
         self.audience = audience
         self.anonymous_listings = anonymous_listings
 
-    def _credentials(self, context: Any) -> tuple[str, str | None]:
+    def _credentials(self, context: Any) -> tuple[str, str | None, tuple[str, ...]]:
         request = _request_of(context)
         return read_credentials(None if request is None else request.meta, self.verifier)
 
@@ -110,16 +110,16 @@ class CapkitFastMCPMiddleware(Middleware):
         method = context.method
         if method in PASS_THROUGH or method in _TYPED:
             return await call_next(context)
-        token, proof = self._credentials(context)
+        token, proof, discharges = self._credentials(context)
         invocation = Invocation(method_tool(method or ""), _params(context.message), self.audience)
-        decision = await authorize_async(self.verifier, token, invocation, proof)
+        decision = await authorize_async(self.verifier, token, invocation, proof, discharges)
         if not decision.allowed:
             raise denial_error(decision)
         _strip(_request_of(context))
         return await run_allowed(self.verifier, decision, lambda: call_next(context))
 
     async def on_call_tool(self, context: Any, call_next: Any) -> Any:
-        token, proof = self._credentials(context)
+        token, proof, discharges = self._credentials(context)
         server = context.fastmcp_context.fastmcp if context.fastmcp_context is not None else None
         if server is None or not getattr(server, "strict_input_validation", False):
             raise MCPError(code=INVALID_PARAMS, message="capkit refuses tool calls on a FastMCP server that "
@@ -128,28 +128,28 @@ class CapkitFastMCPMiddleware(Middleware):
                                                        "FastMCP(..., strict_input_validation=True)")
         message = context.message
         invocation = Invocation(message.name, dict(message.arguments or {}), self.audience)
-        decision = await authorize_async(self.verifier, token, invocation, proof)
+        decision = await authorize_async(self.verifier, token, invocation, proof, discharges)
         if not decision.allowed:
             raise ToolError(denial_text(decision))
         _strip(_request_of(context))
         return await run_allowed(self.verifier, decision, lambda: call_next(context), nothing_spent=nothing_spent)
 
     async def on_read_resource(self, context: Any, call_next: Any) -> Any:
-        token, proof = self._credentials(context)
+        token, proof, discharges = self._credentials(context)
         invocation = Invocation(method_tool("resources/read"), {"uri": str(context.message.uri)}, self.audience)
-        decision = await authorize_async(self.verifier, token, invocation, proof)
+        decision = await authorize_async(self.verifier, token, invocation, proof, discharges)
         if not decision.allowed:
             raise denial_error(decision)
         _strip(_request_of(context))
         return await run_allowed(self.verifier, decision, lambda: call_next(context))
 
     async def on_get_prompt(self, context: Any, call_next: Any) -> Any:
-        token, proof = self._credentials(context)
+        token, proof, discharges = self._credentials(context)
         args: dict[str, Any] = {"name": context.message.name}
         if context.message.arguments is not None:
             args["arguments"] = dict(context.message.arguments)
         decision = await authorize_async(self.verifier, token, Invocation(method_tool("prompts/get"), args,
-                                                                          self.audience), proof)
+                                                                          self.audience), proof, discharges)
         if not decision.allowed:
             raise denial_error(decision)
         _strip(_request_of(context))
@@ -162,7 +162,7 @@ class CapkitFastMCPMiddleware(Middleware):
         meta = None if request is None else request.meta
         if self.anonymous_listings and not (isinstance(meta, Mapping) and META_KEY in meta):
             return await call_next(context)  # a listing grants nothing; every call needs a token
-        token, proof = self._credentials(context)
+        token, proof, discharges = self._credentials(context)
         decision = await self._listing(token, method_tool(method), proof)
         if not decision.allowed:
             raise denial_error(decision)

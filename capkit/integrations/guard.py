@@ -10,7 +10,8 @@ The call's arguments (bound to the function's signature, defaults applied)
 are the invocation's arguments. The credentials come from the keyword-only
 argument ``capkit`` (a ``Credentials``), else from ``acting_as``; never from
 the tool's other arguments, which a model fills. A denial raises
-``AuthorizationDenied`` carrying the decision, and the body does not run.
+``AuthorizationDenied`` carrying the decision (``ApprovalRequired``, with the approval request, when a
+person's approval is all it lacks), and the body does not run.
 What the call reserved is committed whatever the body does (returns, raises:
 the outcome is not known), except when it raises ``capkit.errors.NothingSpent``,
 which gives its budget room back (call limits still count).
@@ -22,7 +23,7 @@ import functools
 import inspect
 from typing import Any, Callable, TypeVar
 
-from ..core.errors import AuthorizationDenied, CapkitError
+from ..core.errors import CapkitError, denial
 from ..core.invocation import Invocation
 from ..core.verifier import Verifier
 from ._boundary import authorize_async, call_of, run_allowed, run_allowed_sync
@@ -48,30 +49,30 @@ def guard(verifier: Verifier, *, tool: str | None = None, audience: str | None =
         if CREDENTIALS_ARGUMENT in signature.parameters:
             raise CapkitError(f"a guarded tool may not have a parameter named {CREDENTIALS_ARGUMENT!r}")
 
-        def prepare(args: tuple, kwargs: dict) -> tuple[Invocation, str, str | None]:
+        def prepare(args: tuple, kwargs: dict) -> tuple[Invocation, str, str | None, tuple[str, ...]]:
             credentials = _credentials(kwargs.pop(CREDENTIALS_ARGUMENT, None))
             invocation = call_of(signature, name, audience if audience is not None else credentials.audience,
                                      args, kwargs)
             token, proof = credentials.present(invocation.tool, dict(invocation.args))
-            return invocation, token, proof
+            return invocation, token, proof, credentials.discharges
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_guarded(*args: Any, **kwargs: Any) -> Any:
-                invocation, token, proof = prepare(args, kwargs)
-                decision = await authorize_async(verifier, token, invocation, proof)
+                invocation, token, proof, discharges = prepare(args, kwargs)
+                decision = await authorize_async(verifier, token, invocation, proof, discharges)
                 if not decision.allowed:
-                    raise AuthorizationDenied(decision)
+                    raise denial(decision)
                 return await run_allowed(verifier, decision, lambda: fn(*args, **kwargs))
 
             return async_guarded  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            invocation, token, proof = prepare(args, kwargs)
-            decision = verifier.authorize(token, invocation, proof)
+            invocation, token, proof, discharges = prepare(args, kwargs)
+            decision = verifier.authorize(token, invocation, proof, discharges)
             if not decision.allowed:
-                raise AuthorizationDenied(decision)
+                raise denial(decision)
             return run_allowed_sync(verifier, decision, lambda: fn(*args, **kwargs))
 
         return guarded  # type: ignore[return-value]

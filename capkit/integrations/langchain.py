@@ -53,23 +53,24 @@ class CapkitTool(BaseTool):
         return cls(name=wrapped.name, description=wrapped.description, args_schema=wrapped.args_schema,
                    wrapped=wrapped, verifier=verifier, capkit_tool=tool or wrapped.name, audience=audience)
 
-    def _invocation(self, kwargs: dict[str, Any], config: RunnableConfig | None) -> tuple[Invocation, str, str | None]:
+    def _invocation(self, kwargs: dict[str, Any], config: RunnableConfig | None) \
+            -> tuple[Invocation, str, str | None, tuple[str, ...]]:
         credentials = _credentials(config)
         invocation = Invocation(self.capkit_tool, dict(kwargs), self.audience or credentials.audience)
         token, proof = credentials.present(invocation.tool, dict(kwargs))
-        return invocation, token, proof
+        return invocation, token, proof, credentials.discharges
 
     def _run(self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any) -> Any:
-        invocation, token, proof = self._invocation(kwargs, config)
-        decision = self.verifier.authorize(token, invocation, proof)
+        invocation, token, proof, discharges = self._invocation(kwargs, config)
+        decision = self.verifier.authorize(token, invocation, proof, discharges)
         if not decision.allowed:
             raise ToolException(denial_text(decision))
         return run_allowed_sync(self.verifier, decision,
                                 lambda: self.wrapped.invoke(kwargs, config=_without_callbacks(config)))
 
     async def _arun(self, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any) -> Any:
-        invocation, token, proof = self._invocation(kwargs, config)
-        decision = await authorize_async(self.verifier, token, invocation, proof)
+        invocation, token, proof, discharges = self._invocation(kwargs, config)
+        decision = await authorize_async(self.verifier, token, invocation, proof, discharges)
         if not decision.allowed:
             raise ToolException(denial_text(decision))
         return await run_allowed(self.verifier, decision,

@@ -68,7 +68,7 @@ from ._boundary import (
     store_does_io,
     transformed_arguments,
 )
-from .credentials import DECISION_META, META_KEY, META_PREFIX, NOTHING_SPENT, OUTCOME_META, Credentials
+from .credentials import APPROVAL_META, DECISION_META, META_KEY, META_PREFIX, NOTHING_SPENT, OUTCOME_META, Credentials
 
 #: Application error codes (JSON-RPC reserves -32768..-32000; MCP uses that range too).
 TOKEN_MISSING = 4401
@@ -90,8 +90,8 @@ def method_tool(method: str) -> str:
     return METHOD_TOOL_PREFIX + method
 
 
-def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[str, str | None]:
-    """The token and proof in a request's ``_meta``; raise ``MCPError`` for a missing or malformed entry.
+def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[str, str | None, tuple[str, ...]]:
+    """The token, proof and discharges in a request's ``_meta``; raise ``MCPError`` for a missing or malformed entry.
 
     With a ``verifier`` the token's form is checked through its verified-chain
     cache (a token seen before costs nothing); without one it is parsed.
@@ -103,10 +103,14 @@ def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[st
             hint = f" (the key is now {META_KEY!r}, not {_LEGACY_META_KEY!r})"
         raise MCPError(code=TOKEN_MISSING, message=f"this server requires a capkit token in _meta[{META_KEY!r}]"
                                                    + hint)
+    discharges = entry.get("discharges", []) if isinstance(entry, Mapping) else None
     if not isinstance(entry, Mapping) or not isinstance(entry.get("token"), str) or not (
-            entry.get("proof") is None or isinstance(entry.get("proof"), str)) or set(entry) - {"token", "proof"}:
+            entry.get("proof") is None or isinstance(entry.get("proof"), str)) or \
+            set(entry) - {"token", "proof", "discharges"} or not isinstance(discharges, list) or \
+            not all(isinstance(d, str) for d in discharges):
         raise MCPError(code=TOKEN_MALFORMED,
-                       message=f"_meta[{META_KEY!r}] must be an object with a token (text) and an optional proof (text)")
+                       message=f"_meta[{META_KEY!r}] must be an object with a token (text), an optional proof (text) "
+                               "and optional discharges (a list of text)")
     try:
         if verifier is None:
             Token.parse(entry["token"])
@@ -116,7 +120,7 @@ def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[st
         raise MCPError(code=TOKEN_MALFORMED, message=f"the capkit token is malformed: {exc.message}") from None
     except CapkitError:
         pass  # well-formed but not verifiable here (unknown key, bad signature): authorize denies it
-    return entry["token"], entry.get("proof")
+    return entry["token"], entry.get("proof"), tuple(discharges)
 
 
 def _has_credentials(meta: object) -> bool:
@@ -131,10 +135,18 @@ def without_credentials(meta: Mapping[str, Any] | None) -> dict[str, Any] | None
                                                                          or k == _LEGACY_META_KEY))}
 
 
+APPROVAL_SENTENCE = ("this call needs the person's approval; it has been requested. Wait for the approval, "
+                     "then make the same call again.")
+
+
 def denial_result(decision: Any) -> CallToolResult:
-    """The tool error result of a policy denial."""
-    return CallToolResult(content=[TextContent(type="text", text=denial_text(decision))], is_error=True,
-                          _meta={DECISION_META: decision.to_json()})
+    """The tool error result of a policy denial (with the approval request when approval is all it lacks)."""
+    meta: dict[str, Any] = {DECISION_META: decision.to_json()}
+    text = denial_text(decision)
+    if getattr(decision, "approval", None) is not None:
+        meta[APPROVAL_META] = decision.approval.to_json()
+        text = APPROVAL_SENTENCE + " (" + text + ")"
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
 
 
 def denial_error(decision: Any) -> MCPError:
@@ -209,9 +221,10 @@ class CapkitMiddleware:
         seen = typed.model_dump(mode="json", by_alias=True, exclude_unset=True)
         return transformed_arguments(_arguments_of(params), _arguments_of(seen))
 
-    async def _decide(self, token: str, invocation: Invocation, proof: str | None, *, listing: bool) -> Any:
+    async def _decide(self, token: str, invocation: Invocation, proof: str | None, *, listing: bool,
+                      discharges: tuple[str, ...] = ()) -> Any:
         if not listing:
-            return await authorize_async(self.verifier, token, invocation, proof)
+            return await authorize_async(self.verifier, token, invocation, proof, discharges)
         if store_does_io(self.verifier):
             return await in_thread(self.verifier.authorize_listing, token, invocation, proof)
         return self.verifier.authorize_listing(token, invocation, proof)
@@ -224,7 +237,7 @@ class CapkitMiddleware:
         listing = method in LISTINGS
         if listing and self.anonymous_listings and not _has_credentials(params.get("_meta")):
             return await call_next(ctx)
-        token, proof = read_credentials(params.get("_meta"), self.verifier)
+        token, proof, discharges = read_credentials(params.get("_meta"), self.verifier)
         if method == "tools/call":
             name = params.get("name")
             arguments = params.get("arguments") or {}
@@ -240,7 +253,7 @@ class CapkitMiddleware:
             raise MCPError(code=INVALID_PARAMS,
                            message=f"capkit refuses argument(s) {', '.join(changed)}: the server would hand the tool "
                                    "other values than the call holds (send them in the form the tool receives)")
-        decision = await self._decide(token, invocation, proof, listing=listing)
+        decision = await self._decide(token, invocation, proof, listing=listing, discharges=discharges)
         if not decision.allowed:
             if method == "tools/call":
                 return denial_result(decision)
@@ -300,10 +313,30 @@ def protect(server: Any, verifier: Verifier, *, audience: str | None = None,
 
 
 async def call_tool(client: Any, name: str, arguments: dict[str, Any], credentials: Credentials,
-                    **kwargs: Any) -> Any:
-    """Call ``name`` through an MCP ``Client``, ``ClientSession`` or ``fastmcp.Client`` with the token and a fresh proof."""
-    meta = {**kwargs.pop("meta", {}), **credentials.meta(name, arguments)}
-    return await client.call_tool(name, arguments, meta=meta, **kwargs)
+                    *, on_approval: Any = None, **kwargs: Any) -> Any:
+    """Call ``name`` through an MCP ``Client``, ``ClientSession`` or ``fastmcp.Client`` with the token and a fresh proof.
+
+    ``on_approval``: when the call is denied only for lack of approval, ``await on_approval(request)`` (the
+    request's JSON) for a discharge (e.g. polled from ``capkit approval-server``), then the call is made once
+    more with it. A None discharge (refused, timed out) returns the denial.
+    """
+    extra = kwargs.pop("meta", {})
+    result = await client.call_tool(name, arguments, meta={**extra, **credentials.meta(name, arguments)}, **kwargs)
+    request = approval_request_of(result)
+    if request is None or on_approval is None:
+        return result
+    discharge = await on_approval(request)
+    if discharge is None:
+        return result
+    approved = credentials.approved(discharge)
+    return await client.call_tool(name, arguments, meta={**extra, **approved.meta(name, arguments)}, **kwargs)
+
+
+def approval_request_of(result: Any) -> "dict[str, Any] | None":
+    """The approval request a tool error result carries (a denial for lack of approval), or None."""
+    meta = result.get("_meta") if isinstance(result, Mapping) else getattr(result, "meta", None)
+    request = meta.get(APPROVAL_META) if isinstance(meta, Mapping) else None
+    return request if isinstance(request, dict) else None
 
 
 async def list_tools(client: Any, credentials: Credentials, **kwargs: Any) -> Any:

@@ -58,7 +58,7 @@ def capkit_function_tool(fn: Callable[..., Any], verifier: Verifier, *, tool: st
         credentials = credentials_from(ctx.context)
         invocation = call_of(signature, capkit_tool, audience or credentials.audience, args, kwargs)
         token, proof = credentials.present(invocation.tool, dict(invocation.args))
-        decision = await authorize_async(verifier, token, invocation, proof)
+        decision = await authorize_async(verifier, token, invocation, proof, credentials.discharges)
         if not decision.allowed:
             return denial_text(decision)
 
@@ -95,7 +95,7 @@ def capkit_tool_input_guardrail(verifier: Verifier, *, audience: str | None = No
             return ToolGuardrailFunctionOutput.reject_content(f"capkit denied this call: {problem}")
         invocation = Invocation(context.tool_name, args, audience or credentials.audience)
         token, proof = credentials.present(invocation.tool, args)
-        decision = await authorize_async(verifier, token, invocation, proof)
+        decision = await authorize_async(verifier, token, invocation, proof, credentials.discharges)
         if not decision.allowed:
             return ToolGuardrailFunctionOutput.reject_content(denial_text(decision), output_info=decision.to_json())
         await settle_async(verifier, decision, spent=True)

@@ -11,14 +11,17 @@ from .base import Call, Caveat, Failure, Registry, UnknownCaveat, Work
 from .delegation import Delegate, Holder, MaxDepth
 from .limits import Budget, CallLimit
 from .scope import Audience, Expires, NotBefore, Tools
+from .thirdparty import Approval, Approved, Once, ThirdParty
 
-REGISTRY = Registry(
-    (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience,
-     Holder, Delegate, MaxDepth, Budget, CallLimit)
-)
+_FIRST_PARTY = (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience,
+                Holder, Delegate, MaxDepth, Budget, CallLimit)
+REGISTRY = Registry(_FIRST_PARTY + (Approval,), third_party=ThirdParty)
+#: What a discharge may carry: every first-party kind, and the terms of an approval.
+DISCHARGE_REGISTRY = Registry(_FIRST_PARTY + (Approved, Once))
 
 __all__ = [
     "REGISTRY",
+    "Approval",
     "Audience",
     "Budget",
     "Call",
@@ -40,6 +43,7 @@ __all__ = [
     "Prefix",
     "Range",
     "Registry",
+    "ThirdParty",
     "Tools",
     "UnknownCaveat",
 ]

@@ -340,6 +340,8 @@ class Caveat:
     metered: ClassVar[bool] = False
     #: True for caveats whose check examines argument text (and so charges ``Call.work``).
     examines_text: ClassVar[bool] = False
+    #: True for third-party caveats, which only a discharge satisfies (specs/SPEC.md §19).
+    third_party: ClassVar[bool] = False
 
     # ------------------------------------------------------------ construction
 
@@ -446,9 +448,11 @@ class UnknownCaveat(Caveat):
 class Registry:
     """The caveat kinds a parser recognizes, by kind name. Immutable once built."""
 
-    __slots__ = ("_kinds",)
+    __slots__ = ("_kinds", "_third_party")
 
-    def __init__(self, kinds: "tuple[type[Caveat], ...]") -> None:
+    def __init__(self, kinds: "tuple[type[Caveat], ...]", third_party: "Callable[..., Caveat] | None" = None) -> None:
+        """``kinds`` by name; ``third_party`` builds the caveat of a third-party caveat that is not an approval
+        (``ThirdParty``; None: third-party caveats are unknown caveats)."""
         table: dict[str, tuple[type[Caveat], frozenset[str], frozenset[str]]] = {}
         for kind in kinds:
             if not kind.kind or kind.kind in table:
@@ -457,6 +461,7 @@ class Registry:
             allowed = frozenset({"k"}).union(*(s.keys for _, s in kind.FIELDS))
             table[kind.kind] = (kind, required, allowed)
         self._kinds = table
+        self._third_party = third_party
 
     def kinds(self) -> tuple[str, ...]:
         """Names of the registered kinds."""
@@ -467,13 +472,20 @@ class Registry:
         entry = self._kinds.get(name)
         return None if entry is None else entry[0]
 
-    def decode(self, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Caveat:
-        """The typed caveat for ``raw``, or an ``UnknownCaveat`` saying why there is none.
+    def decode(self, raw: Any, limits: Limits = DEFAULT_LIMITS) -> Caveat:
+        """The typed caveat for ``raw`` (a first-party caveat's bytes, or a ``RawThirdParty``), or an
+        ``UnknownCaveat`` saying why there is none.
 
         Never raises: a caveat that cannot be interpreted still occupies its place
         in the chain and denies every call. A caveat is accepted only if its
         canonical re-encoding is byte-identical to ``raw``.
         """
+        if type(raw) is not bytes:
+            return self._decode_third_party(raw, limits)
+        return self._decode_json(raw, limits, third_party=False)
+
+    def _decode_json(self, raw: bytes, limits: Limits, *, third_party: bool) -> Caveat:
+        """A caveat from canonical JSON bytes: a first-party caveat, or (``third_party``) an approval's id."""
         if len(raw) > limits.max_caveat_bytes:
             return UnknownCaveat(raw, f"caveat is longer than {limits.max_caveat_bytes} bytes", Code.TOO_LARGE)
         try:
@@ -492,14 +504,37 @@ class Registry:
         if entry is None:
             return UnknownCaveat(raw, f"unknown caveat kind {name[:40]!r}")
         kind, required, allowed = entry
+        if kind.third_party != third_party:
+            where = "a third-party" if kind.third_party else "a first-party"
+            return UnknownCaveat(raw, f"a {kind.kind} caveat is only valid as {where} caveat", Code.MALFORMED_CAVEAT)
         if not (required <= obj.keys() <= allowed):
             return UnknownCaveat(raw, f"{kind.kind} caveat has missing or unexpected fields", Code.MALFORMED_CAVEAT)
         try:
             decoded = kind.from_json(obj, limits)
-            if decoded.encode() == raw:
+            if Caveat.encode(decoded) == raw:
                 return decoded
         except InvalidCaveat as exc:
             return UnknownCaveat(raw, f"{kind.kind} caveat is invalid: {exc.message}", Code.MALFORMED_CAVEAT)
         except (ValueError, TypeError):  # e.g. a lone surrogate that cannot be encoded
             return UnknownCaveat(raw, f"{kind.kind} caveat cannot be encoded", Code.MALFORMED_CAVEAT)
         return UnknownCaveat(raw, f"{kind.kind} caveat is not in canonical form", Code.MALFORMED_CAVEAT)
+
+    def _decode_third_party(self, raw: Any, limits: Limits) -> Caveat:
+        """A third-party caveat: a capkit ``Approval`` when its id is one (and this registry knows the kind),
+        otherwise a generic ``ThirdParty`` (both need a discharge)."""
+        if self._third_party is None:
+            return UnknownCaveat(raw, "a third-party caveat, which this verifier does not accept")
+        if len(raw.cid) + len(raw.vid) > limits.max_caveat_bytes:
+            return UnknownCaveat(raw, f"caveat is longer than {limits.max_caveat_bytes} bytes", Code.TOO_LARGE)
+        try:
+            location = None if raw.location is None else raw.location.decode("utf-8")
+        except UnicodeDecodeError:
+            return UnknownCaveat(raw, "a third-party caveat's location is not UTF-8 text", Code.MALFORMED_CAVEAT)
+        if raw.cid.startswith(b'{"') and b'"k":"approval"' in raw.cid:
+            decoded = self._decode_json(raw.cid, limits, third_party=True)
+            if isinstance(decoded, UnknownCaveat):
+                return UnknownCaveat(raw, decoded.problem, decoded.code)
+            object.__setattr__(decoded, "vid", raw.vid)
+            object.__setattr__(decoded, "location", location)
+            return decoded
+        return self._third_party(raw.cid, location, raw.vid)

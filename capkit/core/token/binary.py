@@ -6,13 +6,15 @@ Layout (specs/SPEC.md, "Binary format")::
     LOCATION(1) varint-len bytes      capkit requires it
     IDENTIFIER(2) varint-len bytes
     EOS(0)
-    for each caveat:  IDENTIFIER(2) varint-len bytes  EOS(0)
+    for each caveat:
+      first party:    IDENTIFIER(2) varint-len bytes  EOS(0)
+      third party:    [LOCATION(1) bytes] IDENTIFIER(2) bytes  VID(4) bytes  EOS(0)
     EOS(0)
     SIGNATURE(6) varint-len=32 bytes
 
-Decoding accepts only what ``encode`` produces: minimal varints, no unknown
-fields, no trailing bytes. Third-party caveats (a caveat location or a
-verification id) are refused: this version of capkit has no discharges.
+Decoding accepts only what ``encode`` produces: minimal varints, fields in this
+order, no unknown fields, no trailing bytes. A third-party caveat (specs/SPEC.md
+§19) is a ``RawThirdParty``; a location without a verification id is refused.
 """
 
 from __future__ import annotations
@@ -28,12 +30,25 @@ SIGNATURE_BYTES = 32
 
 
 @attrs.frozen
+class RawThirdParty:
+    """A third-party caveat's fields: its id (what the discharge is named by), verification id, location."""
+
+    cid: bytes
+    vid: bytes = attrs.field(repr=False)
+    location: bytes | None = None
+
+
+#: One caveat of a chain: the bytes of a first-party caveat, or a third-party caveat's fields.
+RawCaveat = "bytes | RawThirdParty"
+
+
+@attrs.frozen
 class RawMacaroon:
     """The fields of a V2 macaroon as bytes, before any meaning is given to them."""
 
     location: bytes
     identifier: bytes
-    caveats: tuple[bytes, ...]
+    caveats: "tuple[bytes | RawThirdParty, ...]"
     signature: bytes = attrs.field(repr=False)
 
 
@@ -57,7 +72,13 @@ def encode(raw: RawMacaroon) -> bytes:
     _field(out, IDENTIFIER, raw.identifier)
     out.append(EOS)
     for caveat in raw.caveats:
-        _field(out, IDENTIFIER, caveat)
+        if type(caveat) is RawThirdParty:
+            if caveat.location is not None:
+                _field(out, LOCATION, caveat.location)
+            _field(out, IDENTIFIER, caveat.cid)
+            _field(out, VID, caveat.vid)
+        else:
+            _field(out, IDENTIFIER, caveat)
         out.append(EOS)
     out.append(EOS)
     _field(out, SIGNATURE, raw.signature)
@@ -94,6 +115,19 @@ def _read_field(data: bytes, pos: int, expected: int, what: str, max_len: int) -
     return data[pos:end], end
 
 
+def _read_third_party(data: bytes, pos: int, caveats: list, max_len: int) -> int:
+    """Read LOCATION IDENTIFIER VID EOS at ``pos`` into a ``RawThirdParty``; return the next position."""
+    location, pos = _read_field(data, pos, LOCATION, "caveat location", 255)
+    cid, pos = _read_field(data, pos, IDENTIFIER, "caveat", max_len)
+    if data[pos] != VID:
+        raise MalformedToken("token has a caveat location without a verification id")
+    vid, pos = _read_field(data, pos, VID, "verification id", max_len)
+    if data[pos] != EOS:
+        raise MalformedToken("token has an unexpected field in a caveat")
+    caveats.append(RawThirdParty(cid, vid, location))
+    return pos + 1
+
+
 def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
     """Parse V2 bytes; raise ``MalformedToken`` (or ``TokenTooLarge``) for anything else."""
     if len(data) > limits.max_token_bytes:
@@ -104,7 +138,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
         raise MalformedToken("token is not a version 2 macaroon")
     location, pos = _read_field(data, 1, LOCATION, "location", 255)
     identifier, pos = _read_field(data, pos, IDENTIFIER, "identifier", limits.max_identifier_bytes)
-    caveats: list[bytes] = []
+    caveats: "list[bytes | RawThirdParty]" = []
     max_caveats, max_caveat_bytes = limits.max_caveats, limits.max_caveat_bytes
     try:
         if data[pos] != EOS:
@@ -115,12 +149,13 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
             if field_type == EOS:
                 pos += 1
                 break
-            if field_type != IDENTIFIER:
-                if field_type in (LOCATION, VID):
-                    raise MalformedToken("token has a third-party caveat, which capkit does not support")
-                raise MalformedToken("token has an unexpected field in its caveats")
             if len(caveats) >= max_caveats:
                 raise TokenTooLarge(f"token has more than {max_caveats} caveats")
+            if field_type == LOCATION:
+                pos = _read_third_party(data, pos, caveats, max_caveat_bytes)
+                continue
+            if field_type != IDENTIFIER:
+                raise MalformedToken("token has an unexpected field in its caveats")
             length = data[pos + 1]
             if length < 0x80:  # the common case inline: a caveat shorter than 128 bytes
                 end = pos + 2 + length
@@ -132,9 +167,11 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
                 caveat, pos = _read_field(data, pos, IDENTIFIER, "caveat", max_caveat_bytes)
                 caveats.append(caveat)
             end = data[pos]
+            if end == VID:  # a third-party caveat without a location
+                vid, pos = _read_field(data, pos, VID, "verification id", max_caveat_bytes)
+                caveats[-1] = RawThirdParty(caveats[-1], vid)  # type: ignore[arg-type]
+                end = data[pos]
             if end != EOS:
-                if end in (LOCATION, VID):
-                    raise MalformedToken("token has a third-party caveat, which capkit does not support")
                 raise MalformedToken("token has an unexpected field in a caveat")
             pos += 1
     except IndexError:

@@ -57,9 +57,10 @@ def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
         elif text.startswith("Token(id="):
             hint = "; this is the repr of a Token: pass the Token itself, or token.serialize()"
         raise MalformedToken("token text does not start with 'capkit_'" + hint)
-    if text.startswith("capkit_proof_") or text.startswith("capkit_pk_"):
-        raise MalformedToken("this is a capkit " + ("proof" if text.startswith("capkit_proof_") else
-                                                     "agent public key") + ", not a token")
+    for prefix, what in (("capkit_proof_", "proof"), ("capkit_pk_", "agent public key"),
+                         ("capkit_discharge_", "discharge (send it with the token, not as one)")):
+        if text.startswith(prefix):
+            raise MalformedToken(f"this is a capkit {what}, not a token")
     try:
         return _b64.decode(text[7:])
     except ValueError:

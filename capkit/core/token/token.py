@@ -108,16 +108,10 @@ class Token:
 
     def attenuate(self, *caveats: Caveat, limits: Limits = DEFAULT_LIMITS) -> "Token":
         """A token with ``caveats`` appended. It can only authorize less (conjunction)."""
-        encoded = _encode_caveats(caveats, require_limits(limits))
+        added, encoded, signature = _append(self.signature, caveats, require_limits(limits))
         if len(self.caveats) + len(caveats) > limits.max_caveats:
             raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
-        token = Token(
-            self.location,
-            self.identifier,
-            self.caveats + tuple(caveats),
-            self.encoded_caveats + encoded,
-            chain.extend(self.signature, encoded),
-        )
+        token = Token(self.location, self.identifier, self.caveats + added, self.encoded_caveats + encoded, signature)
         _check_size(token, limits)
         return token
 
@@ -133,11 +127,10 @@ class Token:
         require_limits(limits)
         raw = binary.decode(decode_text(data, limits), limits)
         decode_header(raw)
-        encoded = _encode_caveats(caveats, limits)
+        _, encoded, signature = _append(raw.signature, caveats, limits)
         if len(raw.caveats) + len(encoded) > limits.max_caveats:
             raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
-        out = binary.encode(binary.RawMacaroon(raw.location, raw.identifier, raw.caveats + encoded,
-                                               chain.extend(raw.signature, encoded)))
+        out = binary.encode(binary.RawMacaroon(raw.location, raw.identifier, raw.caveats + encoded, signature))
         if len(out) > limits.max_token_bytes:
             raise TokenTooLarge(f"the token would be larger than {limits.max_token_bytes} bytes")
         return TEXT_PREFIX + _b64.encode(out)
@@ -191,16 +184,28 @@ def decode_fields(
     return location, identifier, tuple([decode(c, limits) for c in raw.caveats])
 
 
-def _encode_caveats(caveats: Iterable[Caveat], limits: Limits) -> tuple[bytes, ...]:
-    out = []
+def _append(signature: bytes, caveats: Iterable[Caveat], limits: Limits) \
+        -> "tuple[tuple[Caveat, ...], tuple[bytes | binary.RawThirdParty, ...], bytes]":
+    """Append ``caveats`` to a chain ending in ``signature``: the caveats as added (a third-party caveat
+    gets its verification id from the signature before it), their encodings, and the new tail."""
+    added: list[Caveat] = []
+    encoded: list["bytes | binary.RawThirdParty"] = []
     for caveat in caveats:
         if not isinstance(caveat, Caveat) or isinstance(caveat, UnknownCaveat):
             raise InvalidCaveat(f"{type(caveat).__name__} is not a capkit caveat that can be added to a token")
-        encoded = caveat.encode()
-        if len(encoded) > limits.max_caveat_bytes:
+        if caveat.third_party:
+            caveat = caveat.after(signature)  # type: ignore[attr-defined]
+            raw = caveat.raw()  # type: ignore[attr-defined]
+            size = len(raw.cid) + len(raw.vid)
+        else:
+            raw = caveat.encode()
+            size = len(raw)
+        if size > limits.max_caveat_bytes:
             raise TokenTooLarge(f"a {caveat.kind} caveat is longer than {limits.max_caveat_bytes} bytes")
-        out.append(encoded)
-    return tuple(out)
+        signature = chain.link(signature, raw)
+        added.append(caveat)
+        encoded.append(raw)
+    return tuple(added), tuple(encoded), signature
 
 
 def _check_size(token: Token, limits: Limits) -> None:
@@ -243,10 +248,10 @@ def mint(
     if problem is not None:
         raise KeyringError(f"location {problem}")
     identifier = Identifier.new(key_id, _new_token_id() if token_id is None else token_id)
-    encoded = _encode_caveats(caveats, limits)
+    start = chain.root_signature(keyring.root_key(key_id, location), identifier.encode())
+    added, encoded, signature = _append(start, caveats, limits)
     if len(caveats) > limits.max_caveats:
         raise TokenTooLarge(f"a token may hold at most {limits.max_caveats} caveats")
-    signature = chain.extend(chain.root_signature(keyring.root_key(key_id, location), identifier.encode()), encoded)
-    token = Token(location, identifier, tuple(caveats), encoded, signature)
+    token = Token(location, identifier, added, encoded, signature)
     _check_size(token, limits)
     return token

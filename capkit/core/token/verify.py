@@ -16,6 +16,7 @@ from .. import b64 as _b64
 from ..caveats import Caveat, Delegate, Holder, MaxDepth, Tools, UnknownCaveat
 from ..caveats.arguments import ScopedCaveat
 from ..caveats.base import Call
+from ..caveats.thirdparty import caveat_key
 from ..codes import Code
 from ..decision import Hop, Reason
 from ..errors import BadDelegation, BadSignature, UnknownKey, WrongLocation
@@ -50,6 +51,15 @@ class MeteredCaveat:
 
 
 @attrs.frozen
+class PendingDischarge:
+    """A third-party caveat of a verified token, with the caveat key its vid holds (None: it does not open)."""
+
+    index: int
+    caveat: Caveat
+    key: bytes | None = attrs.field(repr=False)
+
+
+@attrs.frozen
 class VerifiedToken:
     """A token whose HMAC chain and delegations verified under a keyring: its caveats can be trusted."""
 
@@ -71,6 +81,8 @@ class VerifiedToken:
     signature: bytes = attrs.field(repr=False)
     #: Budgets and call limits, with their counters' ids.
     metered: tuple[MeteredCaveat, ...] = ()
+    #: Third-party caveats (approvals): each needs a discharge when it applies to a call.
+    third_party: tuple[PendingDischarge, ...] = ()
     _revocation_check: "StateRequest | None" = attrs.field(default=None, init=False, repr=False, eq=False)
     _checked: "tuple[tuple[int, Caveat], ...] | None" = attrs.field(default=None, init=False, repr=False, eq=False)
 
@@ -102,7 +114,7 @@ class VerifiedToken:
         """
         checked = self._checked
         if checked is None:  # built on first use, then kept with the cached token
-            checked = tuple((i, c) for i, c in enumerate(self.caveats) if not c.structural)
+            checked = tuple((i, c) for i, c in enumerate(self.caveats) if not c.structural and not c.third_party)
             object.__setattr__(self, "_checked", checked)
         reasons = []
         for index, caveat in checked:
@@ -139,7 +151,7 @@ def verify_token(location: str, identifier: Identifier, identifier_bytes: bytes,
         k0 = keyring.chain_key(identifier.key_id, location)
     except UnknownKey as exc:
         raise UnknownKey(exc.message, token_id=token_id) from None
-    structural = any(c.structural or c.metered for c in caveats)
+    structural = any(c.structural or c.metered or c.third_party for c in caveats)
     if structural:  # delegations and counters use the chain's intermediate signatures: keep them all
         signatures = chain.signatures(k0, identifier_bytes, encoded)
         valid = chain.matches(signatures[-1], signature)
@@ -167,6 +179,7 @@ def _walk_holders(token_id: str, key_id: str, location: str, caveats: tuple[Cave
     links = [Hop(0, None, token_id)]
     depth_caveats: list[tuple[int, int, int]] = []
     metered: list[MeteredCaveat] = []
+    third_party: list[PendingDischarge] = []
     for index, caveat in enumerate(caveats):
         hops.append(hop)
         agents.append(holder.fingerprint if holder is not None and hop > 0 else None)
@@ -191,6 +204,8 @@ def _walk_holders(token_id: str, key_id: str, location: str, caveats: tuple[Cave
             depth_caveats.append((index, caveat.n, hop))
         elif caveat.metered:
             metered.append(MeteredCaveat(index, caveat, meter_key(token_id, signatures[index + 1])))
+        elif caveat.third_party:
+            third_party.append(PendingDischarge(index, caveat, caveat_key(signatures[index], caveat.vid)))
     failures = tuple(
         Reason(Code.DEPTH_EXCEEDED,
                f"the token went through {hop} delegation{'s' if hop != 1 else ''}; at most {limit} allowed",
@@ -198,7 +213,7 @@ def _walk_holders(token_id: str, key_id: str, location: str, caveats: tuple[Cave
         for index, limit, at_hop in depth_caveats if hop > limit
     )
     return VerifiedToken(token_id, key_id, location, caveats, tuple(hops), tuple(agents), tuple(links),
-                         holder, failures, signature, tuple(metered))
+                         holder, failures, signature, tuple(metered), tuple(third_party))
 
 
 def check_delegation(holder: PublicKey, caveat: Delegate, previous: bytes, hop: int) -> bool:

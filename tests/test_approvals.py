@@ -1,0 +1,348 @@
+"""Approvals (issue 13): third-party caveats in the V2 format, discharges bound to the exact call, token
+and time, used once; interop with pymacaroons both ways; the guard, MCP and HTTP adapters."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+from pymacaroons import MACAROON_V2, Macaroon
+from pymacaroons import Verifier as PyVerifier
+
+from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint
+from capkit.approvals import approve, bind, describe, mint_discharge, parse_request
+from capkit.caveats import Approval, Expires, Holder, Max, OneOf, ThirdParty, Tools
+from capkit.core.discharge import DISCHARGE_PREFIX, Discharge
+from capkit.core.errors import ApprovalError, ApprovalRequired, BadDischarge, InvalidCaveat
+
+from .conftest import NOW, SECRET
+
+KEYRING = Keyring.from_secret(SECRET, key_id="k1")
+PLANNER = AgentKey.from_seed(b"\x02" * 32)
+PAYER = AgentKey.from_seed(b"\x03" * 32)
+APPROVER = AgentKey.from_seed(b"\x0c" * 32)
+STRANGER = AgentKey.from_seed(b"\x0d" * 32)
+
+
+def grant(*extra, holder=PLANNER, transfer="bank.transfer"):
+    return mint(KEYRING, Holder(holder.public_key), Tools(transfer, "bank.balance"), Max("amount", 5000, tool=transfer),
+                OneOf("recipient", ["landlord", "plumber"], tool=transfer),
+                Approval(APPROVER.public_key, tool=transfer, arg="amount", above=100), *extra,
+                location="bank")
+
+
+def verifier(**kwargs):
+    return Verifier(KEYRING, location="bank", clock=lambda: NOW, **kwargs)
+
+
+def call(amount=500, recipient="landlord", tool="bank.transfer", audience=None):
+    return Invocation(tool, {"recipient": recipient, "amount": amount}, audience, at=NOW)
+
+
+def ask(v, token, invocation, key=PLANNER, discharges=()):
+    return v.authorize(token, invocation, Proof.create(key, token, invocation, at=NOW), discharges)
+
+
+def approved(v, token, invocation, key=PLANNER, approver=APPROVER, lifetime=300):
+    """Deny for approval, approve as the approver, return the bound discharge text."""
+    decision = ask(v, token, invocation, key)
+    assert decision.codes == ("approval_required",), decision.explain()
+    return bind(token, approve(decision.approval.to_json(), approver, now=NOW, lifetime=lifetime))
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def test_routine_calls_pass_and_only_the_unusual_one_asks():
+    v, token = verifier(), grant()
+    assert ask(v, token, call(amount=80))  # under the threshold
+    assert ask(v, token, Invocation("bank.balance", {}, at=NOW))  # another tool: out of the approval's scope
+    decision = ask(v, token, call(amount=500))
+    assert decision.codes == ("approval_required",)
+    reason = decision.reasons[0]
+    assert reason.caveat_index == 5 and reason.hop == 0 and APPROVER.public_key.fingerprint in str(reason)
+    request = decision.approval.to_json()
+    assert request["call"] == {"tool": "bank.transfer", "args": {"recipient": "landlord", "amount": 500},
+                               "audience": None}
+    assert request["agent"] == PLANNER.public_key.fingerprint and request["token_id"] == token.id
+    assert [t["approver"] for t in request["tickets"]] == [APPROVER.public_key.text]
+    assert "asks to call bank.transfer" in describe(parse_request(json.dumps(request)))
+    assert decision.to_json()["approval_request"] == request
+
+
+def test_an_approved_call_runs_once_and_only_that_call():
+    v, token = verifier(), grant()
+    discharge = approved(v, token, call())
+    assert ask(v, token, call(), discharges=[discharge])
+    reused = ask(v, token, call(), discharges=[discharge])
+    assert reused.codes == ("bad_discharge",) and "already used" in reused.explain()
+    for other in (call(amount=501), call(recipient="plumber"), call(audience="elsewhere")):
+        denied = ask(v, token, other, discharges=[approved(v, token, call())])
+        assert "bad_discharge" in denied.codes and "another call" in denied.explain()
+
+
+def test_a_denied_call_does_not_use_up_its_approval():
+    v, token = verifier(), grant()
+    discharge = approved(v, token, call())
+    thief = ask(v, token, call(), key=STRANGER, discharges=[discharge])  # no valid proof: nothing consumed
+    assert thief.codes == ("wrong_holder",)
+    assert ask(v, token, call(), discharges=[discharge])
+
+
+def test_a_discharge_without_the_proof_is_useless():
+    v, token = verifier(), grant()
+    discharge = approved(v, token, call())
+    assert v.authorize(token, call(), None, [discharge]).codes == ("proof_missing",)
+
+
+def test_a_discharge_cannot_move_to_another_token():
+    v, token = verifier(), grant()
+    discharge = approve(ask(v, token, call()).approval, APPROVER, now=NOW)
+    narrower = token.attenuate(Max("amount", 1000))  # same approval caveat, another token
+    bound_to_old = bind(token, discharge)
+    denied = ask(v, narrower, call(), discharges=[bound_to_old])
+    assert denied.codes == ("bad_discharge",) and "not for this token" in denied.explain()
+    denied = ask(v, narrower, call(), discharges=[bind(narrower, discharge)])
+    assert denied.codes == ("bad_discharge",) and "another token" in denied.explain()
+    unbound = ask(v, token, call(), discharges=[discharge.serialize()])
+    assert unbound.codes == ("bad_discharge",)
+    other_grant = grant()  # another grant: its approval caveat has another id, so the discharge names nothing
+    assert ask(v, other_grant, call(), discharges=[bind(other_grant, discharge)]).codes == ("approval_required",)
+
+
+def test_only_the_named_approver_can_approve():
+    v, token = verifier(), grant()
+    request = ask(v, token, call()).approval
+    with pytest.raises(ApprovalError, match="not"):
+        approve(request, STRANGER, now=NOW)
+    # a stranger who rewrites the request to name itself still cannot open the sealed key
+    doc = request.to_json()
+    doc["tickets"][0]["approver"] = STRANGER.public_key.text
+    with pytest.raises(ApprovalError):
+        approve(doc, STRANGER, now=NOW)
+    # nor forge a discharge under a key of its own
+    forged = mint_discharge(b"k" * 32, request.tickets[0].cid, location="approval")
+    assert ask(v, token, call(), discharges=[bind(token, forged)]).codes == ("bad_discharge",)
+
+
+def test_an_expired_approval_is_refused():
+    v, token = verifier(), grant()
+    discharge = approved(v, token, call(), lifetime=60)
+    late = Verifier(KEYRING, location="bank", clock=lambda: NOW + 61)
+    invocation = Invocation("bank.transfer", call().args, at=NOW + 61)
+    denied = late.authorize(token, invocation, Proof.create(PLANNER, token, invocation, at=NOW + 61), [discharge])
+    assert denied.codes == ("bad_discharge",) and "expired" in denied.explain()
+
+
+def test_the_approver_recomputes_the_call_it_is_shown():
+    v, token = verifier(), grant()
+    doc = ask(v, token, call(amount=500)).approval.to_json()
+    doc["call"]["args"]["amount"] = 4999  # a lying agent shows the person another amount
+    discharge = bind(token, approve(doc, APPROVER, now=NOW))
+    assert "another call" in ask(v, token, call(amount=500), discharges=[discharge]).explain()
+
+
+def test_approval_under_delegation_is_the_sub_agents_call():
+    v = verifier()
+    token = grant().delegate(PLANNER, PAYER.public_key, Expires(NOW + 600))
+    decision = ask(v, token, call(), key=PAYER)
+    assert decision.codes == ("approval_required",)
+    assert decision.approval.agent == PAYER.public_key.fingerprint and len(decision.approval.hops) == 2
+    discharge = bind(token, approve(decision.approval, APPROVER, now=NOW))
+    assert ask(v, token, call(), key=PAYER, discharges=[discharge])
+    # a sub-agent adds an approval of its own: both must approve
+    second = token.attenuate(Approval(STRANGER.public_key))
+    decision = ask(v, second, call(), key=PAYER)
+    assert decision.codes == ("approval_required", "approval_required")
+    both = [bind(second, approve(decision.approval, key, now=NOW)) for key in (APPROVER, STRANGER)]
+    assert ask(v, second, call(), key=PAYER, discharges=both)
+
+
+def test_unreadable_or_surplus_discharges_are_refused():
+    v, token = verifier(), grant()
+    for bad in (["capkit_discharge_!!"], ["capkit_AAAA"], [b"\x02\x00"], ["x"] * 17):
+        assert ask(v, token, call(), discharges=bad).codes == ("bad_discharge",)
+    discharge = approved(v, token, call())
+    assert ask(v, token, call(), discharges=[discharge, discharge]).codes == ("bad_discharge",)
+    tampered = discharge[:-3] + ("A" if discharge[-3] != "A" else "B") + discharge[-2:]
+    assert ask(v, token, call(), discharges=[tampered]).codes == ("bad_discharge",)
+    with pytest.raises(BadDischarge):
+        Discharge.parse("capkit_discharge_")
+
+
+def test_a_decoded_approval_cannot_be_added_again_and_a_first_party_approval_denies():
+    from capkit.core import b64, chain
+    from capkit.core.token import binary
+
+    token = grant()
+    decoded = Token.parse(token.serialize()).caveats[4]
+    assert isinstance(decoded, Approval) and decoded.vid is not None
+    with pytest.raises(InvalidCaveat):
+        token.attenuate(decoded)  # its verification id belongs to its place in that chain
+    with pytest.raises(InvalidCaveat):
+        Approval(APPROVER.public_key, arg="amount")  # a threshold needs both parts
+    # the approval's id appended as a first-party caveat: not an approval, an unreadable caveat that denies
+    raw = binary.decode(token.to_bytes())
+    smuggled = binary.RawMacaroon(raw.location, raw.identifier, raw.caveats + (decoded.cid,),
+                                  chain.link(raw.signature, decoded.cid))
+    text = "capkit_" + b64.encode(binary.encode(smuggled))
+    denied = ask(verifier(), text, call(amount=50))
+    assert denied.codes == ("malformed_caveat",) and "third-party" in denied.explain()
+
+
+def test_a_guarded_tool_raises_approval_required_with_the_request():
+    from capkit.integrations import Credentials
+    from capkit.integrations.guard import guard
+
+    v = Verifier(KEYRING, location="bank")
+    token = grant()
+    ran = []
+
+    @guard(v, tool="bank.transfer")
+    def transfer(recipient: str, amount: int) -> str:
+        ran.append(amount)
+        return "sent"
+
+    credentials = Credentials(token, PLANNER)
+    with pytest.raises(ApprovalRequired) as raised:
+        transfer("landlord", 500, capkit=credentials)
+    assert ran == [] and raised.value.request.tool == "bank.transfer"
+    import time
+
+    discharge = approve(raised.value.request, APPROVER, now=time.time())
+    assert transfer("landlord", 500, capkit=credentials.approved(discharge)) == "sent" and ran == [500]
+
+
+# ------------------------------------------------------------------------ pymacaroons
+
+
+def test_pymacaroons_verifies_a_capkit_approval_and_its_bound_discharge():
+    token = mint(KEYRING, Tools("bank.transfer"), Approval(APPROVER.public_key), location="bank")
+    v = Verifier(KEYRING, location="bank", allow_bearer=True, clock=lambda: NOW)
+    invocation = Invocation("bank.transfer", {"amount": 5}, at=NOW)
+    discharge = approve(v.authorize(token, invocation).approval, APPROVER, now=NOW)
+    macaroon = Macaroon.deserialize(token.serialize()[len("capkit_"):])
+    third = [c for c in macaroon.caveats if c.third_party()]
+    assert len(third) == 1 and third[0].location == "approval"
+    py_discharge = Macaroon.deserialize(discharge.serialize()[len(DISCHARGE_PREFIX):])
+    bound = macaroon.prepare_for_request(py_discharge)
+    verifier_ = PyVerifier()
+    verifier_.satisfy_general(lambda predicate: True)
+    assert verifier_.verify(macaroon, KEYRING.root_key("k1", "bank"), [bound])
+    # and the discharge pymacaroons bound verifies in capkit
+    assert v.authorize(token, invocation, discharges=[DISCHARGE_PREFIX + bound.serialize()])
+
+
+def test_capkit_verifies_a_pymacaroons_third_party_caveat_and_discharge():
+    token = mint(KEYRING, Tools("bank.transfer"), location="bank")
+    macaroon = Macaroon.deserialize(token.serialize()[len("capkit_"):])
+    macaroon.add_third_party_caveat("https://auth.example", "a key shared with the auth service", "user=alice")
+    text = "capkit_" + macaroon.serialize()
+    (caveat,) = [c for c in Token.parse(text).caveats if isinstance(c, ThirdParty)]
+    assert caveat.location == "https://auth.example" and caveat.cid == b"user=alice"
+    discharge = Macaroon(location="https://auth.example", identifier="user=alice",
+                         key="a key shared with the auth service", version=MACAROON_V2)
+    bound = macaroon.prepare_for_request(discharge)
+    v = Verifier(KEYRING, location="bank", allow_bearer=True, clock=lambda: NOW)
+    invocation = Invocation("bank.transfer", {"amount": 5}, at=NOW)
+    assert v.authorize(text, invocation, discharges=[DISCHARGE_PREFIX + bound.serialize()])
+    missing = v.authorize(text, invocation)
+    assert missing.codes == ("bad_discharge",) and "https://auth.example" in missing.explain()
+    wrong_key = Macaroon(location="x", identifier="user=alice", key="another key", version=MACAROON_V2)
+    forged = DISCHARGE_PREFIX + macaroon.prepare_for_request(wrong_key).serialize()
+    assert v.authorize(text, invocation, discharges=[forged]).codes == ("bad_discharge",)
+
+
+def test_capkit_adds_a_generic_third_party_caveat_that_pymacaroons_can_discharge():
+    token = mint(KEYRING, Tools("t"), ThirdParty.new("https://auth.example", b"s" * 32, b"user=bob"),
+                 location="bank")
+    v = Verifier(KEYRING, location="bank", allow_bearer=True, clock=lambda: NOW)
+    discharge = Macaroon(location="https://auth.example", identifier="user=bob", key=b"s" * 32, version=MACAROON_V2)
+    bound = Macaroon.deserialize(token.serialize()[7:]).prepare_for_request(discharge)
+    assert v.authorize(token, Invocation("t", {}, at=NOW), discharges=[DISCHARGE_PREFIX + bound.serialize()])
+
+
+# ----------------------------------------------------------------------------- MCP
+
+
+def test_mcp_denial_carries_the_request_and_the_client_retries_with_the_discharge():
+    pytest.importorskip("mcp")
+    import time
+
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+
+    from capkit.integrations import Credentials
+    from capkit.integrations.credentials import APPROVAL_META
+    from capkit.integrations.mcp import APPROVAL_SENTENCE, call_tool, protect
+
+    server = MCPServer("bank")
+    protect(server, Verifier(KEYRING, location="bank"), audience="bank-mcp")
+    sent = []
+
+    @server.tool(name="bank.transfer")
+    def transfer(recipient: str, amount: int) -> str:
+        sent.append(amount)
+        return "sent"
+
+    token = grant()
+    credentials = Credentials(token, PLANNER, audience="bank-mcp")
+    asked = []
+
+    async def person(request):
+        asked.append(request)
+        return approve(request, APPROVER, now=time.time())
+
+    async def main():
+        async with Client(server) as client:
+            plain = await call_tool(client, "bank.transfer", {"recipient": "landlord", "amount": 500}, credentials)
+            retried = await call_tool(client, "bank.transfer", {"recipient": "landlord", "amount": 500}, credentials,
+                                      on_approval=person)
+            return plain, retried
+
+    plain, retried = anyio.run(main)
+    assert plain.is_error and plain.content[0].text.startswith(APPROVAL_SENTENCE)
+    assert plain.meta[APPROVAL_META]["call"]["args"] == {"recipient": "landlord", "amount": 500}
+    assert not retried.is_error and sent == [500] and len(asked) == 1
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+def test_http_denial_is_an_approval_problem_and_the_discharge_header_passes():
+    pytest.importorskip("fastapi")
+    import time
+
+    import httpx
+    from fastapi import FastAPI
+
+    from capkit.integrations import Credentials
+    from capkit.integrations.asgi import APPROVAL_PROBLEM_TYPE, CapkitASGIMiddleware, headers_for
+
+    app = FastAPI()
+
+    @app.post("/bank/transfer")
+    def transfer(body: dict) -> dict:
+        return {"sent": body["amount"]}
+
+    app.add_middleware(CapkitASGIMiddleware, verifier=Verifier(KEYRING, location="bank"))
+    credentials = Credentials(grant(transfer="POST:bank.transfer"), PLANNER)
+    body = {"recipient": "landlord", "amount": 500}
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bank") as client:
+            denied = await client.post("/bank/transfer", json=body,
+                                       headers=headers_for(credentials, "POST", "/bank/transfer", body))
+            problem = denied.json()
+            discharge = approve(problem["approval_request"], APPROVER, now=time.time())
+            again = credentials.approved(discharge)
+            allowed = await client.post("/bank/transfer", json=body,
+                                        headers=headers_for(again, "POST", "/bank/transfer", body))
+            return denied, problem, allowed
+
+    denied, problem, allowed = anyio.run(main)
+    assert denied.status_code == 403 and problem["type"] == APPROVAL_PROBLEM_TYPE
+    assert problem["approval_request"]["call"]["tool"] == "POST:bank.transfer"
+    assert allowed.status_code == 200 and allowed.json() == {"sent": 500}
