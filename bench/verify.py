@@ -19,6 +19,10 @@ the same seven caveats as typed caveats. Medians in microseconds:
   ``attenuate`` then ``serialize``, for reference).
 * capkit_pop_us: a holder-bound token after 3 delegation hops, warm, a fresh
   proof for every call; pop_ratio = capkit_pop_us / (warm + ed25519_verify_us).
+* approved_us vs unapproved_us: a holder-bound token with an approval caveat (needed above
+  amount 100), warm, a fresh proof per call; approved: amount 500 with a fresh bound
+  discharge each call (chain from the caveat key, binding, terms, the nonce's meter);
+  unapproved: amount 20, under the threshold. approval_extra_us is the difference.
 * satisfier_pymacaroons_us: the older comparison, kept and labelled: pymacaroons
   on capkit's own token, calling capkit's caveat checks as its satisfier.
 * verifier_lines: lines of the capkit modules ``import capkit.core.verifier`` loads.
@@ -43,7 +47,8 @@ from pymacaroons import MACAROON_V2, Macaroon
 from pymacaroons import Verifier as PyVerifier
 
 from capkit import AgentKey, Invocation, Keyring, Proof, Token, Verifier, mint
-from capkit.caveats import Eq, Expires, Holder, Max, OneOf, Tools
+from capkit.approvals import approve, bind
+from capkit.caveats import Approval, Eq, Expires, Holder, Max, OneOf, Tools
 from capkit.compat.pymacaroons import satisfier
 
 from _report import emit
@@ -186,6 +191,22 @@ def run(iterations: int) -> dict:
     proofs = iter([Proof.create(holder, pop_token, invocation, at=NOW, nonce=i.to_bytes(16, "big")).serialize()
                    for i in range(iterations + 1)])
     assert pop_verifier.authorize(pop_text, invocation, next(proofs)).allowed
+    approver = AgentKey.from_seed(b"\x07" * 32)
+    approval_token = mint(keyring, Holder(holder.public_key), Tools("transfer"), Max("amount", 1000),
+                          Approval(approver.public_key, arg="amount", above=100), location="bank")
+    approval_text = approval_token.serialize()
+    approval_verifier = Verifier(keyring, location="bank", clock=lambda: NOW)
+    big = Invocation("transfer", {**CALL, "amount": 500}, at=NOW)
+    request = approval_verifier.authorize(approval_text, big, Proof.create(holder, approval_token, big, at=NOW)).approval
+    approved_calls = iter([
+        (Proof.create(holder, approval_token, big, at=NOW, nonce=i.to_bytes(16, "big")).serialize(),
+         [bind(approval_token, approve(request, approver, now=NOW, nonce=i.to_bytes(16, "big")))])
+        for i in range(iterations + 1)])
+    assert approval_verifier.authorize(approval_text, big, *next(approved_calls)).allowed
+    unapproved_proofs = iter([Proof.create(holder, approval_token, invocation, at=NOW,
+                                           nonce=(i + (1 << 64)).to_bytes(16, "big")).serialize()
+                              for i in range(iterations + 1)])
+    assert approval_verifier.authorize(approval_text, invocation, next(unapproved_proofs)).allowed
     message = b"m" * 137
     signature = holder.sign(message)
     public = holder.public_key
@@ -214,6 +235,8 @@ def run(iterations: int) -> dict:
         "attenuate": capkit_attenuate,
         "pymacaroons_attenuate": pymacaroons_attenuate,
         "parse_attenuate": lambda: Token.parse(familiar[0]).attenuate(attenuation).serialize(),
+        "approved": lambda: approval_verifier.authorize(approval_text, big, *next(approved_calls)),
+        "unapproved": lambda: approval_verifier.authorize(approval_text, invocation, next(unapproved_proofs)),
     }, iterations)
     us = {name: median_us(values) for name, values in samples.items()}
 
@@ -237,6 +260,9 @@ def run(iterations: int) -> dict:
     r["ed25519_verify_us"] = us["ed25519_verify"]
     r["pop_ratio"] = round(r["capkit_pop_us"] / (r["capkit_warm_us"] + r["ed25519_verify_us"]), 3)
     r["satisfier_pymacaroons_us"] = us["satisfier"]
+    r["approved_us"] = us["approved"]
+    r["unapproved_us"] = us["unapproved"]
+    r["approval_extra_us"] = round(us["approved"] - us["unapproved"], 2)
     r.update(verifier_lines())
     r["goals"] = {**GOALS, "proof_create_ratio_at_most": MAX_PROOF_CREATE_RATIO, "pop_ratio_at_most": MAX_POP_RATIO,
                   "verifier_lines_at_most": VERIFIER_LINES_GOAL}

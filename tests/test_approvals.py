@@ -346,3 +346,146 @@ def test_http_denial_is_an_approval_problem_and_the_discharge_header_passes():
     assert denied.status_code == 403 and problem["type"] == APPROVAL_PROBLEM_TYPE
     assert problem["approval_request"]["call"]["tool"] == "POST:bank.transfer"
     assert allowed.status_code == 200 and allowed.json() == {"sent": 500}
+
+
+# -------------------------------------------------------------- the approval page
+
+
+def _chromium():
+    import os
+    import shutil
+
+    path = os.environ.get("CAPKIT_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(path):
+        message = f"no Chromium at {path} (apt-get install -y chromium, or set CAPKIT_TEST_CHROMIUM)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+    pytest.importorskip("playwright")
+    return path
+
+
+def _post_json(url, doc):
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def _get_json(url):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_person_approves_the_exact_call_in_a_real_browser():
+    import urllib.error
+
+    from playwright.sync_api import sync_playwright
+
+    from capkit.approvals.server import ApprovalServer
+
+    chromium = _chromium()
+    v = Verifier(KEYRING, location="bank")
+    token = grant()
+    invocation = Invocation("bank.transfer", {"recipient": "landlord", "amount": 1250})
+    decision = v.authorize(token, invocation, Proof.create(PLANNER, token, invocation))
+    small = Invocation("bank.transfer", {"recipient": "plumber", "amount": 999})
+    other = v.authorize(token, small, Proof.create(PLANNER, token, small))
+    server = ApprovalServer(APPROVER, port=0).start()
+    try:
+        status, ticket = _post_json(server.base_url + "/api/requests", decision.approval.to_json())
+        assert status == 202 and ticket["status"] == "pending" and ticket["poll_url"].endswith(ticket["id"])
+        _, second = _post_json(server.base_url + "/api/requests", other.approval.to_json())
+        with pytest.raises(urllib.error.HTTPError) as refused:  # a request for another approver
+            doc = decision.approval.to_json()
+            doc["tickets"][0]["approver"] = STRANGER.public_key.text
+            _post_json(server.base_url + "/api/requests", doc)
+        assert refused.value.code == 400
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium)
+            try:
+                page = browser.new_page()
+                assert page.goto(server.base_url + "/").status == 403  # no session, no approving
+                assert page.goto(server.base_url + "/login?secret=wrong").status == 403
+                page.goto(server.login_url)
+                card = page.locator(f"section#{ticket['id']}")
+                assert card.locator(".tool").inner_text() == "bank.transfer"
+                shown = json.loads(card.locator(".args").inner_text())
+                assert shown == {"amount": 1250, "recipient": "landlord"}  # exactly the call that will run
+                assert PLANNER.public_key.fingerprint in card.inner_text()
+                card.locator("button.approve").click()
+                page.wait_for_load_state()
+                assert page.locator(f"section#{ticket['id']}").count() == 0
+                page.locator(f"section#{second['id']} button.deny").click()
+                page.wait_for_load_state()
+                assert "No call is waiting" in page.inner_text("body")
+                # a form posted from another origin without the session's anti-forgery token is refused
+                forged = page.request.post(f"{server.base_url}/requests/{second['id']}/approve",
+                                           form={"csrf": "0" * 64}, max_redirects=0)
+                assert forged.status == 403
+            finally:
+                browser.close()
+        polled = _get_json(ticket["poll_url"])
+        assert polled["status"] == "approved"
+        assert _get_json(second["poll_url"]) == {**second, "status": "denied"}
+        again = Proof.create(PLANNER, token, invocation)
+        assert v.authorize(token, invocation, again, [bind(token, polled["discharge"])])
+    finally:
+        server.close()
+
+
+def test_the_audit_record_names_the_approval_a_call_ran_with(tmp_path):
+    from capkit.audit import AuditLog
+
+    log = AuditLog(tmp_path / "a.jsonl", AgentKey.from_seed(b"\x0e" * 32), origin="bank.example/audit")
+    v = verifier(audit=log)
+    token = grant()
+    discharge = approved(v, token, call())
+    assert ask(v, token, call(), discharges=[discharge])
+    v.close()
+    records = [json.loads(line)["r"] for line in (tmp_path / "a.jsonl").read_bytes().splitlines()
+               if line.startswith(b'{"h"')]
+    asked, ran = records[0], records[1]
+    assert asked["reasons"][0]["code"] == "approval_required" and "approvals" not in asked
+    assert ran["allowed"] and ran["approvals"][0]["approver"] == APPROVER.public_key.fingerprint
+    assert ran["approvals"][0]["caveat"] == 5
+
+
+def test_the_command_line_approval_round_trip(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from capkit_cli.main import cli
+
+    monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    assert run("keys", "init").exit_code == 0
+    holder = run("agent", "keygen", "--out", str(tmp_path / "a.key")).output.split()[-1]
+    approver = run("approver", "keygen", "--out", str(tmp_path / "alice.key")).output.split()[-1]
+    assert run("approver", "keygen", "--out", str(tmp_path / "alice.key")).exit_code == 2  # no silent overwrite
+    token = run("mint", "--location", "bank", "--holder", holder, "--tool", "bank.transfer", "--max", "amount=5000",
+                "--approval", f"{approver}@bank.transfer:amount>100").output.strip()
+    assert run("mint", "--location", "bank", "--tool", "x", "--approval", f"{approver}:amount").exit_code == 2
+    check = ["check", token, "--key", str(tmp_path / "a.key"), "--tool", "bank.transfer", "--arg", "amount=500"]
+    assert run(*check[:-1], "amount=50").exit_code == 0  # under the threshold
+    asked = run(*check, "--json")
+    assert asked.exit_code == 1
+    request = json.loads(asked.output)["approval_request"]
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    declined = run("approve", str(tmp_path / "request.json"), "--key", str(tmp_path / "alice.key"), input="n\n")
+    assert declined.exit_code == 1 and "asks to call bank.transfer" in declined.output
+    yes = run("approve", str(tmp_path / "request.json"), "--key", str(tmp_path / "alice.key"), input="y\n")
+    assert yes.exit_code == 0
+    discharge = yes.output.strip().splitlines()[-1]
+    assert discharge.startswith("capkit_discharge_")
+    assert run(*check, "--discharge", discharge).exit_code == 0
+    again = run(*check, "--discharge", discharge)
+    assert again.exit_code == 1 and "already used" in again.output
+    assert run("approve", str(tmp_path / "request.json"), "--key", str(tmp_path / "a.key"), "--yes").exit_code == 2

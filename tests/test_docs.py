@@ -155,3 +155,16 @@ def test_readme_suggestion_figures_on_the_scenarios():
             blocked += outcome.call.label == "attack" and not outcome.allowed
     assert f"<!-- suggested-benign -->{kept} of {benign}<!-- /suggested-benign -->" in README
     assert f"<!-- suggested-attacks -->{blocked} of {attacks}<!-- /suggested-attacks -->" in README
+
+
+def test_the_approvals_example_runs_as_the_readme_says():
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "approvals.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "pay 80:   allowed"
+    assert lines[1].startswith("pay 1250: denied: this call needs the approval of approver")
+    assert "pay 1250 with the approval: allowed" in lines
+    assert any(line.startswith("again with the same approval: denied: this approval was already used")
+               for line in lines)
+    assert any(line.startswith("pay 1300 with it: denied: the approval is for another call") for line in lines)

@@ -109,7 +109,7 @@ def new_record_id() -> str:
 def decision_record(*, record_id: str, at: float, verifier: str, event: str, decision: Decision,
                     tool: "str | None", audience: "str | None", args: "Mapping[str, Any] | None",
                     digest: "bytes | None", proof: "Proof | None", reserved: "list[tuple[int, Any]]",
-                    policy: AuditPolicy) -> dict[str, Any]:
+                    policy: AuditPolicy, approvals: "list[dict[str, Any]] | None" = None) -> dict[str, Any]:
     """The record of one decision (``event`` ``decision`` or ``listing``); see specs/AUDIT.md §2.
 
     ``args`` is None when the call was not a valid invocation (nothing is quoted from it);
@@ -142,6 +142,8 @@ def decision_record(*, record_id: str, at: float, verifier: str, event: str, dec
             "expires_at_ms": int(decision.reservation.expires_at * 1000),
             "meters": [{"caveat": index + 1, "amount": canonical_text(amount)} for index, amount in reserved]},
     }
+    if approvals:  # the approvals the call was allowed with: approver, caveat, the discharge's nonce
+        record["approvals"] = approvals
     if args is None:
         record["args"] = None
     else:

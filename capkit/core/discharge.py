@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
 from typing import Any, Mapping
 
 import attrs
@@ -127,6 +128,19 @@ def approval_terms(caveats: "tuple[Caveat, ...]", call: Call, digest: bytes, tai
     return once[0], None
 
 
+def _json_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    return value
+
+
 @attrs.frozen
 class ApprovalTicket:
     """One approval a call needs: who must approve, where to ask, and the caveat id the approver discharges."""
@@ -157,8 +171,12 @@ class ApprovalRequest:
     tickets: tuple[ApprovalTicket, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """The request as JSON (what ``capkit approve`` reads): no secret, the call as it will run."""
+        """The request as JSON (what ``capkit approve`` reads): no secret, the call as it will run.
+
+        Decimal arguments become JSON numbers (an int, or a float that is exactly the same decimal);
+        one that no JSON number holds exactly stays text, and an approval of it will not match the call.
+        """
         return {"type": "capkit-approval-request", "v": 1,
-                "call": {"tool": self.tool, "args": dict(self.args), "audience": self.audience},
+                "call": {"tool": self.tool, "args": _json_numbers(dict(self.args)), "audience": self.audience},
                 "token_id": self.token_id, "hops": list(self.hops), "agent": self.agent, "token": self.token,
                 "tickets": [t.to_json() for t in self.tickets]}

@@ -359,7 +359,8 @@ class Verifier:
                 record_id=record_id, at=self._clock() if call is None else call.at, verifier=self._verifier_id,
                 event="listing" if listing else "decision", decision=decision, tool=tool,
                 audience=None if call is None else call.audience, args=None if call is None else call.args,
-                digest=digest, proof=trace.proof, reserved=trace.reserved, policy=self._audit_policy)
+                digest=digest, proof=trace.proof, reserved=trace.reserved, policy=self._audit_policy,
+                approvals=trace.approvals)
             for sink in self._audit:
                 sink.write(record)
         except Exception as exc:
@@ -468,6 +469,8 @@ class Verifier:
                     terms, problem = approval_terms(result, call, digest, tail_id)  # type: ignore[arg-type]
                     if terms is not None:
                         once.append((index, terms.nonce))
+                        trace.approvals.append({"caveat": index + 1, "approver": caveat.approver.fingerprint,
+                                                "nonce": _b64.encode(terms.nonce)})
             if problem is not None:
                 reasons.append(Reason(Code.BAD_DISCHARGE, problem, *place))
         approval = None
@@ -720,9 +723,10 @@ class Verifier:
 class _Trace:
     """What one decision learned on its way, for its audit record."""
 
-    __slots__ = ("call", "digest", "proof", "reserved")
+    __slots__ = ("approvals", "call", "digest", "proof", "reserved")
 
     def __init__(self) -> None:
+        self.approvals: list[dict[str, Any]] = []
         self.call: "Call | None" = None
         self.digest: bytes | None = None
         self.proof: Proof | None = None

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import click
 
 from capkit.caveats import (
+    Approval,
     Audience,
     Budget,
     CallLimit,
@@ -76,6 +77,10 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                         "(24h) or day, week, month. Example: amount=500/month.")),
     (("--calls",), dict(multiple=True, metavar="N[/WINDOW][@TOOL]",
                         help="At most N allowed calls (per WINDOW; of TOOL only). Example: 20/1h.")),
+    (("--approval", "approvals"), dict(multiple=True, metavar="PUBKEY[@TOOL][:ARG>N]",
+                                       help="Calls need the approval of this approver key (capkit approver keygen); "
+                                            "@TOOL: only calls of TOOL; :ARG>N: only when ARG is above N. "
+                                            "Example: capkit_pk_...@bank.transfer:amount>100.")),
     (("--from", "grant_file"), dict(type=click.Path(dir_okay=False, path_type=Path), metavar="GRANT.toml",
                                     help="Read caveats from a grant file (see specs/GRANT.md).")),
 ]
@@ -90,6 +95,21 @@ def caveat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _amount(text: str, flag: str) -> Decimal:
     return number_value(text, flag)
+
+
+def _approval(item: str) -> Caveat:
+    """``--approval PUBKEY[@TOOL][:ARG>N]`` as an ``Approval`` caveat."""
+    head, colon, threshold = item.partition(":")
+    key, at, tool = head.partition("@")
+    arg = above = None
+    if colon:
+        arg, gt, amount = threshold.partition(">")
+        if not gt or not arg:
+            raise InputError(f"--approval expects PUBKEY[@TOOL][:ARG>N], got {item!r}")
+        above = _amount(amount, "--approval")
+    if at and not tool:
+        raise InputError(f"--approval expects PUBKEY[@TOOL][:ARG>N], got {item!r}")
+    return Approval(key, tool=tool or None, arg=arg, above=above)
 
 
 def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None, list[Caveat]]:
@@ -168,6 +188,8 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
         if not count.isdigit() or (at and not tool):
             raise InputError(f"--calls expects N, N/WINDOW or N/WINDOW@TOOL, got {item!r}")
         caveats.append(CallLimit(int(count), window or None, tool=tool or None))
+    for item in params["approvals"]:
+        caveats.append(_approval(item))
     if params["not_before"] is not None:
         caveats.append(NotBefore(parse_instant(params["not_before"], now=now)))
     if params["expires"] is not None:

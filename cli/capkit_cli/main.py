@@ -7,6 +7,7 @@ import click
 import capkit
 
 from .commands.agent import agent_group
+from .commands.approve import approval_server_command, approve_command, approver_group
 from .commands.audit import audit_group
 from .commands.alignment import eval_command, suggest_command, trace_group
 from .commands.check import check_command, prove_command
@@ -55,3 +56,6 @@ cli.add_command(eval_command)
 cli.add_command(suggest_command)
 cli.add_command(trace_group)
 cli.add_command(audit_group)
+cli.add_command(approver_group)
+cli.add_command(approve_command)
+cli.add_command(approval_server_command)

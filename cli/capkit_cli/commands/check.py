@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from capkit import Invocation, Verifier, strictjson
+from capkit.core.discharge import Discharge
 from capkit.core.proof import Proof
 from capkit.core.timefmt import parse_instant
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
 from ..home import home_option, load_keyring, open_cli_audit, open_cli_store, store_option
-from ..io import parse_token, read_token_text, print_json
+from ..io import escape, parse_token, print_json, read_token_text
 from ..values import split_assignment, typed_value
 from .agent import load_agent_key
 
@@ -51,6 +52,8 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
 @click.option("--dry-run", is_flag=True,
               help="Give back what an allowed call reserved (budgets and call limits), as for a call never made.")
+@click.option("--discharge", "discharges", multiple=True, metavar="DISCHARGE",
+              help="An approval (capkit approve's output) for this exact call; bound to the token here. Repeatable.")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Append the decision (and its settlement) to this audit log, signed by the home's audit key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
@@ -59,7 +62,8 @@ def build_args(pairs: tuple[str, ...], args_json: str | None) -> dict:
 @reports_errors
 def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str | None, audience: str | None,
                   at: str | None, key_path: Path | None, proof: str | None, allow_bearer: bool, dry_run: bool,
-                  audit_path: Path | None, as_json: bool, home: Path | None, store_url: str | None) -> None:
+                  discharges: tuple[str, ...], audit_path: Path | None, as_json: bool, home: Path | None,
+                  store_url: str | None) -> None:
     """Authorize one call of TOKEN (or - for stdin) with the local keyring.
 
     A holder-bound token needs a proof: --key signs one with the agent's key
@@ -89,7 +93,8 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     verifier = Verifier(load_keyring(home), location=parsed.location, allow_bearer=allow_bearer,
                         store=open_cli_store(home, store_url), audit=audit)
     try:
-        decision = verifier.authorize(text, invocation, proof)
+        bound = [Discharge.parse(d).bind(parsed.signature).serialize() for d in discharges]
+        decision = verifier.authorize(text, invocation, proof, bound)
         if decision.allowed:
             if dry_run:
                 verifier.cancel(decision)
@@ -105,7 +110,10 @@ def check_command(token: str, tool: str, pairs: tuple[str, ...], args_json: str 
     else:
         click.echo("denied:")
         for reason in decision.reasons:
-            click.echo(f"  [{reason.code}] {reason}")
+            click.echo(f"  [{reason.code}] {escape(str(reason))}")
+        if decision.approval is not None:
+            click.echo("ask the approver: run this check again with --json, save .approval_request, and have them "
+                       "run capkit approve on it; then add --discharge with what it prints")
     if not decision.allowed:
         raise SystemExit(EXIT_DENIED)
 
