@@ -11,6 +11,7 @@ invocation, the time, the proof (if any), and the expected outcome: allowed, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 
 from capkit import Invocation, Keyring, Verifier, mint
 from capkit.caveats import (
+    Approval,
     Audience,
     Delegate,
     Holder,
@@ -174,7 +176,7 @@ class Builder:
     def add(self, name: str, description: str, token: "Any", tool: str, args: dict | None = None, *,
             audience: str | None = None, at: int = NOW, keys: list | None = None, allow_bearer: bool = True,
             proof: "Any" = None, intended: dict[str, tuple[str, ...]] | None = None,
-            locations: tuple[str, ...] = ("bank",)) -> None:
+            locations: tuple[str, ...] = ("bank",), discharges: "list[str] | None" = None) -> None:
         keys = KEYS if keys is None else keys
         text = token if isinstance(token, str) else token.serialize()
         verifier_ring = _keyring(keys)
@@ -183,7 +185,7 @@ class Builder:
         if proof is not None:
             proof_text = proof if isinstance(proof, str) else proof(invocation)
         decision = Verifier(verifier_ring, location=locations, allow_bearer=allow_bearer).authorize(
-            text, invocation, proof_text)
+            text, invocation, proof_text, discharges or ())
         expected_codes = (INTENDED if intended is None else intended)[name]
         if decision.codes != expected_codes:
             raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {expected_codes}")
@@ -205,6 +207,7 @@ class Builder:
             "invocation": {"tool": tool, "args": _jsonable(args or {}), "audience": audience},
             "at": at,
             "proof": proof_text,
+            **({"discharges": discharges} if discharges else {}),
             "expected": {
                 "allowed": decision.allowed,
                 "codes": list(decision.codes),
@@ -416,6 +419,14 @@ def build() -> list[dict[str, Any]]:
 
 
 HOLDER_INTENDED: dict[str, tuple[str, ...]] = {
+    "approval-below-threshold": (),
+    "approval-required": ("approval_required",),
+    "approval-allowed": (),
+    "approval-other-call": ("bad_discharge",),
+    "approval-unbound-discharge": ("bad_discharge",),
+    "approval-expired-discharge": ("bad_discharge",),
+    "third-party-discharged": (),
+    "third-party-missing-discharge": ("bad_discharge",),
     "holder-proof-allowed": (),
     "bearer-refused": ("bearer_not_allowed",),
     "holder-proof-missing": ("proof_missing",),
@@ -517,7 +528,77 @@ def build_holder() -> list[dict[str, Any]]:
     two = one.attenuate(Delegate(THIRD.public_key, PAYER.sign(delegation_message(one.signature, THIRD.public_key, 2))))
     add("depth-exceeded", "two delegations where MaxDepth(1) allows one", two, "bank.transfer", rent,
         proof=_prover(THIRD, two), **kw)
+    _approval_vectors(b, kw)
     return b.vectors
+
+
+APPROVER = AgentKey.from_seed(bytes.fromhex("0c" * 32))
+APPROVAL_ROOT = bytes(range(32))
+
+
+@contextlib.contextmanager
+def _fixed_vid_nonces():
+    """Third-party caveats with an all-zero secretbox nonce, so the vectors are reproducible (capkit draws one)."""
+    from nacl.secret import SecretBox
+
+    from capkit.core import chain
+    from capkit.core.caveats import thirdparty
+
+    original = thirdparty._seal_vid
+    thirdparty._seal_vid = lambda signature, root: bytes(
+        SecretBox(signature).encrypt(chain.generator_key(root), nonce=bytes(24)))
+    try:
+        yield
+    finally:
+        thirdparty._seal_vid = original
+
+
+def _fixed_approval(**scope: Any) -> Approval:
+    """An approval caveat with a fixed root key and fixed sealed bytes (a verifier never opens them)."""
+    caveat = object.__new__(Approval)
+    caveat._init(approver=APPROVER.public_key, sealed=bytes(range(80)), **scope)
+    object.__setattr__(caveat, "location", "approval")
+    object.__setattr__(caveat, "_root", APPROVAL_ROOT)
+    return caveat
+
+
+def _approval_vectors(b: "Builder", kw: dict[str, Any]) -> None:
+    """Approvals and third-party caveats (SPEC §19): discharges bound to the token, for the exact call."""
+    from capkit.approvals import bind, mint_discharge
+    from capkit.caveats import ThirdParty
+    from capkit.core.caveats import Approved, Once
+    from capkit.core.discharge import token_tail_id
+    from capkit.core.invocation import invocation_digest
+
+    payment = {"recipient": "landlord", "amount": 500}
+    with _fixed_vid_nonces():
+        token = b.token(Holder(PLANNER.public_key), Tools("bank.transfer"), Max("amount", 1000),
+                        _fixed_approval(tool="bank.transfer", arg="amount", above=100))
+        generic = b.token(Tools("bank.transfer"), ThirdParty.new("https://auth.example", b"s" * 32, b"user=alice"))
+
+    def discharge(args: dict, expires: int = NOW + 300) -> "Any":
+        digest = invocation_digest(Invocation("bank.transfer", args))
+        return mint_discharge(APPROVAL_ROOT, token.caveats[-1].cid, Approved(digest, token_tail_id(token.signature)),
+                              Expires(expires), Once(bytes(16)))
+
+    add = b.add
+    add("approval-below-threshold", "amount 50: the approval caveat does not apply", token, "bank.transfer",
+        {**payment, "amount": 50}, proof=_prover(PLANNER, token), **kw)
+    add("approval-required", "amount 500 needs the approver's discharge", token, "bank.transfer", payment,
+        proof=_prover(PLANNER, token), **kw)
+    add("approval-allowed", "the approver's discharge of this exact call, bound to the token", token,
+        "bank.transfer", payment, proof=_prover(PLANNER, token), discharges=[bind(token, discharge(payment))], **kw)
+    add("approval-other-call", "a discharge approving amount 500, used for 600", token, "bank.transfer",
+        {**payment, "amount": 600}, proof=_prover(PLANNER, token), discharges=[bind(token, discharge(payment))], **kw)
+    add("approval-unbound-discharge", "the discharge as the approver issued it, not bound to the token", token,
+        "bank.transfer", payment, proof=_prover(PLANNER, token), discharges=[discharge(payment).serialize()], **kw)
+    add("approval-expired-discharge", "a discharge that expired before the call", token, "bank.transfer", payment,
+        proof=_prover(PLANNER, token), discharges=[bind(token, discharge(payment, NOW - 1))], **kw)
+    alice = mint_discharge(b"s" * 32, b"user=alice", location="https://auth.example")
+    add("third-party-discharged", "a generic third-party caveat (as pymacaroons adds) and its bound discharge",
+        generic, "bank.transfer", payment, discharges=[bind(generic, alice)], intended=HOLDER_INTENDED)
+    add("third-party-missing-discharge", "a generic third-party caveat without its discharge", generic,
+        "bank.transfer", payment, intended=HOLDER_INTENDED)
 
 
 AUDIT_SEED = "0a" * 32

@@ -39,24 +39,32 @@ def test_vector(vector):
                         allow_bearer=vector["allow_bearer"],
                         proof_window=vector["proof_window"])
     decision = verifier.authorize(
-        vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"]), vector["proof"]
+        vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"]), vector["proof"],
+        vector.get("discharges", ()),
     )
     assert decision.allowed is vector["expected"]["allowed"]
     assert list(decision.codes) == vector["expected"]["codes"]
     assert [r.caveat_index for r in decision.reasons] == vector["expected"]["caveats"]
 
 
+def _third_party(vector: dict) -> bool:
+    return any(c.third_party() for c in Macaroon.deserialize(vector["token"][len("capkit_"):]).caveats)
+
+
 @pytest.mark.parametrize(
     "vector",
-    [v for v in VECTORS if v["root_key"] and not CHAIN_FAILURES & set(v["expected"]["codes"])],
+    [v for v in VECTORS if v["root_key"] and not CHAIN_FAILURES & set(v["expected"]["codes"])
+     and (not _third_party(v) or (v["expected"]["allowed"] and v.get("discharges")))],
     ids=lambda v: v["name"],
 )
 def test_vector_chain_verifies_in_pymacaroons(vector):
-    """An independent implementation agrees on the HMAC chain of every vector whose chain is valid."""
+    """An independent implementation agrees on the HMAC chain of every vector whose chain is valid (and, for a
+    third-party caveat, on the discharge bound to the token)."""
     macaroon = Macaroon.deserialize(vector["token"][len("capkit_"):])
+    discharges = [Macaroon.deserialize(d[len("capkit_discharge_"):]) for d in vector.get("discharges", [])]
     verifier = PyVerifier()
     verifier.satisfy_general(lambda predicate: True)
-    assert verifier.verify(macaroon, bytes.fromhex(vector["root_key"]))
+    assert verifier.verify(macaroon, bytes.fromhex(vector["root_key"]), discharges)
 
 
 AUDIT_VECTORS = json.loads((VECTOR_DIR / "audit.json").read_text(encoding="utf-8"))["vectors"]
