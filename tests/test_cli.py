@@ -56,7 +56,8 @@ def test_version_and_help(runner):
     for command in (["keys"], ["keys", "init"], ["keys", "list"], ["keys", "rotate"], ["keys", "remove"], ["mint"],
                     ["attenuate"], ["inspect"], ["check"], ["demo"], ["agent"], ["agent", "keygen"],
                     ["agent", "show"], ["delegate"], ["prove"], ["budget"], ["budget", "show"], ["revoke"],
-                    ["audit"], ["audit", "verify"], ["audit", "show"]):
+                    ["audit"], ["audit", "verify"], ["audit", "show"], ["approver"], ["approver", "keygen"],
+                    ["approve"], ["approval-server"], ["gateway"]):
         result = run(runner, *command, "--help")
         assert result.exit_code == 0, command
         assert "Example" in result.output, command

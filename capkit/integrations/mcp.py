@@ -270,38 +270,43 @@ class CapkitMiddleware:
 
     def _filtered(self, method: str, result: Any, token: str) -> Any:
         """A listing result with only the items the token grants."""
-        verified = self.verifier.verify_chain(token)  # cached: authorize_listing just verified it
-        key = LISTINGS[method]
-        if isinstance(result, Mapping):
-            items = result.get(key)
-            if not isinstance(items, list):
-                return result
-            return {**result, key: [item for item in items if self._visible(method, verified, item)]}
-        attribute = {"tools": "tools", "resources": "resources", "resourceTemplates": "resource_templates",
-                     "prompts": "prompts"}[key]
-        items = getattr(result, attribute, None)
-        if not isinstance(items, list) or not hasattr(result, "model_copy"):
+        return filtered_listing(self.verifier.verify_chain(token), self.audience, method, result)
+
+
+def filtered_listing(verified: VerifiedToken, audience: str | None, method: str, result: Any) -> Any:
+    """A listing result (a dict, or the SDK's result model) with only the items ``verified`` grants."""
+    key = LISTINGS[method]
+    if isinstance(result, Mapping):
+        items = result.get(key)
+        if not isinstance(items, list):
             return result
-        kept = [item for item in items if self._visible(method, verified, item)]
-        return result.model_copy(update={attribute: kept})
+        return {**result, key: [item for item in items if _visible(verified, audience, method, item)]}
+    attribute = {"tools": "tools", "resources": "resources", "resourceTemplates": "resource_templates",
+                 "prompts": "prompts"}[key]
+    items = getattr(result, attribute, None)
+    if not isinstance(items, list) or not hasattr(result, "model_copy"):
+        return result
+    kept = [item for item in items if _visible(verified, audience, method, item)]
+    return result.model_copy(update={attribute: kept})
 
-    def _visible(self, method: str, verified: VerifiedToken, item: Any) -> bool:
-        def field(name: str) -> Any:
-            return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
-        if method == "tools/list":
-            name = field("name")
-            return isinstance(name, str) and verified.grants_tool(name)
-        if method == "resources/templates/list":
-            return verified.grants_tool(method_tool("resources/read"))
-        if method == "resources/list":
-            tool, args = method_tool("resources/read"), {"uri": str(field("uri"))}
-        else:
-            tool, args = method_tool("prompts/get"), {"name": field("name")}
-        if not verified.grants_tool(tool):
-            return False
-        failures = verified.check(Call(tool, args, self.audience, time.time()))
-        return all(f.code == Code.ARG_MISSING for f in failures) if method == "prompts/list" else not failures
+def _visible(verified: VerifiedToken, audience: str | None, method: str, item: Any) -> bool:
+    def field(name: str) -> Any:
+        return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+    if method == "tools/list":
+        name = field("name")
+        return isinstance(name, str) and verified.grants_tool(name)
+    if method == "resources/templates/list":
+        return verified.grants_tool(method_tool("resources/read"))
+    if method == "resources/list":
+        tool, args = method_tool("resources/read"), {"uri": str(field("uri"))}
+    else:
+        tool, args = method_tool("prompts/get"), {"name": field("name")}
+    if not verified.grants_tool(tool):
+        return False
+    failures = verified.check(Call(tool, args, audience, time.time()))
+    return all(f.code == Code.ARG_MISSING for f in failures) if method == "prompts/list" else not failures
 
 
 def protect(server: Any, verifier: Verifier, *, audience: str | None = None,

@@ -9,6 +9,7 @@ import capkit
 from .commands.agent import agent_group
 from .commands.approve import approval_server_command, approve_command, approver_group
 from .commands.audit import audit_group
+from .commands.gateway import gateway_command
 from .commands.alignment import eval_command, suggest_command, trace_group
 from .commands.check import check_command, prove_command
 from .commands.demo import demo_command
@@ -59,3 +60,4 @@ cli.add_command(audit_group)
 cli.add_command(approver_group)
 cli.add_command(approve_command)
 cli.add_command(approval_server_command)
+cli.add_command(gateway_command)

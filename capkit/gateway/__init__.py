@@ -1,0 +1,361 @@
+"""``Gateway``: least privilege in front of an unmodified MCP server, for an unmodified MCP host.
+
+The gateway sits between a host (stdio, or streamable HTTP) and an upstream
+server (a child process over stdio, or a URL) and relays JSON-RPC messages
+(built on the official MCP SDK's transports). Every request that reaches data
+or actions is decided by ``Verifier.authorize`` before the upstream sees it:
+
+* ``tools/call``: denied calls never reach the upstream; the host gets a tool
+  error result listing the reasons (and, for ``approval_required``, the
+  approval request), which the model can act on. An allowed call is forwarded
+  exactly as it was authorized (capkit's ``_meta`` entry removed); its
+  reservation is committed when the upstream answers (released only if the
+  result's ``_meta`` says nothing was spent), and committed if the upstream
+  dies before answering (the host gets an error, never an allow);
+* the other requests (resources, prompts, completions, subscriptions, any
+  method) are decided as the tool ``mcp:METHOD``;
+* listings are decided without arguments and show only what the token grants.
+
+The handshake, pings, notifications (progress, cancellation) and the
+upstream's own requests to the host (sampling, roots, elicitation) pass
+through unchanged; upstream errors come back as they were.
+
+Arguments are forwarded byte-for-value as authorized, and the gateway refuses
+a call whose arguments do not have the JSON types the upstream's own tool
+schema declares (learned from ``tools/list``, fetched if needed): a server that
+coerced ``"5"`` into ``5`` or a JSON string into a list would run a call other
+than the one authorized.
+
+Credentials: the gateway holds a token (and the agent key it is bound to) on
+behalf of a host that knows nothing of capkit, and signs each call's proof
+itself; the model never sees either. Without them, each request must carry its
+own in ``_meta["dev.capkit/credentials"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any, Mapping
+
+from mcp.shared.exceptions import MCPError
+
+from ..core.decision import Decision
+from ..core.errors import CapkitError, StoreUnavailable
+from ..core.invocation import Invocation
+from ..core.verifier import Verifier
+from ..integrations._boundary import denial_text, settle
+from ..integrations._schema import type_problem
+from ..integrations.credentials import APPROVAL_META, DECISION_META, NOTHING_SPENT, OUTCOME_META, Credentials
+from ..integrations.mcp import (
+    APPROVAL_SENTENCE,
+    DENIED,
+    INVALID_PARAMS,
+    LISTINGS,
+    PASS_THROUGH,
+    filtered_listing,
+    method_tool,
+    read_credentials,
+    without_credentials,
+)
+from .transports import MessageStream, PipeStream, SdkStream, child_process, own_stdio
+
+__all__ = ["UPSTREAM_FAILED", "Gateway", "serve"]
+
+_log = logging.getLogger("capkit.gateway")
+#: The JSON-RPC error of a request the upstream never answered (it exited or broke the connection).
+UPSTREAM_FAILED = -32603
+_OWN_ID = "capkit-gateway-"
+
+
+def _is_request(message: Mapping[str, Any]) -> bool:
+    return "method" in message and "id" in message
+
+
+def _is_answer(message: Mapping[str, Any]) -> bool:
+    return "method" not in message and "id" in message and ("result" in message or "error" in message)
+
+
+def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+class Gateway:
+    """Relays one host connection to one upstream connection, deciding every request (see the module docstring)."""
+
+    def __init__(self, verifier: Verifier, *, credentials: Credentials | None = None,
+                 audience: str | None = None, check_schemas: bool = True) -> None:
+        if not isinstance(verifier, Verifier):
+            raise CapkitError("the gateway needs a capkit Verifier")
+        if credentials is not None and not isinstance(credentials, Credentials):
+            raise CapkitError("the gateway's credentials are a capkit Credentials")
+        self.verifier = verifier
+        self.credentials = credentials
+        self.audience = audience if audience is not None else (credentials.audience if credentials else None)
+        self.check_schemas = check_schemas
+        self._pending: dict[Any, tuple[str, Any]] = {}  # host request id -> (what, decision or listing)
+        self._schemas: dict[str, Any] | None = None
+        self._own: dict[str, tuple[asyncio.Event, list[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._host: Any = None
+        self._server: Any = None
+
+    # -------------------------------------------------------------------- relay
+
+    async def run(self, host: MessageStream, server: MessageStream) -> None:
+        """Relay until either side closes."""
+        self._host, self._server = host, server
+
+        async def from_host() -> None:  # in order: the handshake must precede the rest
+            async for message in host:
+                await self._from_host(message)
+
+        async def from_server() -> None:
+            try:
+                async for message in server:
+                    await self._from_server(message)
+            finally:
+                await self._upstream_gone()
+
+        tasks = [asyncio.ensure_future(from_host()), asyncio.ensure_future(from_server())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _from_host(self, message: dict[str, Any]) -> None:
+        if not _is_request(message):
+            await self._server.send(message)  # notifications, and the host's answers to the upstream's requests
+            return
+        try:
+            forwarded = await self._decide(message)
+        except MCPError as exc:
+            await self._host.send(_error(message["id"], exc.error.code, exc.error.message, exc.error.data))
+            return
+        except Exception:  # fail closed, never forward
+            _log.exception("capkit gateway: a request could not be decided; it is refused")
+            await self._host.send(_error(message["id"], DENIED, "capkit could not decide this request; it is refused"))
+            return
+        if forwarded is not None:
+            try:
+                await self._server.send(forwarded)
+            except (ConnectionError, RuntimeError):
+                await self._answer_lost(message["id"])
+
+    async def _from_server(self, message: dict[str, Any]) -> None:
+        if _is_answer(message):
+            request_id = message["id"]
+            if isinstance(request_id, str) and request_id in self._own:
+                event, box = self._own.pop(request_id)
+                box.append(message)
+                event.set()
+                return
+            entry = self._pending.pop(request_id, None) if _hashable(request_id) else None
+            if entry is not None:
+                what, detail = entry
+                if what == "list" and "result" in message:
+                    method, verified = detail
+                    if method == "tools/list":
+                        self._learn_schemas(message["result"])
+                    message = {**message, "result": filtered_listing(verified, self.audience, method,
+                                                                     message["result"])}
+                elif what == "call":  # answer first, then settle (a lease that lapses counts as spent)
+                    await self._host.send(message)
+                    await self._settle(detail, not ("result" in message and _nothing_spent(message["result"])))
+                    return
+        await self._host.send(message)
+
+    async def _upstream_gone(self) -> None:
+        """The upstream ended: every request it had not answered gets an error (and its spend stands)."""
+        for request_id in list(self._pending):
+            await self._answer_lost(request_id)
+        for event, _ in self._own.values():
+            event.set()
+
+    async def _answer_lost(self, request_id: Any) -> None:
+        entry = self._pending.pop(request_id, None)
+        if entry is not None and entry[0] == "call":
+            await self._settle(entry[1], True)  # the outcome is unknown: authority is not given back
+        try:
+            await self._host.send(_error(request_id, UPSTREAM_FAILED,
+                                         "the upstream MCP server ended before answering this request"))
+        except (ConnectionError, RuntimeError):
+            pass
+
+    async def _settle(self, decision: Decision, spent: bool) -> None:
+        try:
+            settle(self.verifier, decision, spent=spent)
+        except (StoreUnavailable, CapkitError) as exc:
+            _log.warning("capkit gateway: settling a call failed (%s); its reservation lapses as spent",
+                         getattr(exc, "message", type(exc).__name__))
+
+    # ------------------------------------------------------------------ deciding
+
+    def _presented(self, tool: str, args: dict[str, Any], meta: object) -> tuple[str, str | None, tuple[str, ...]]:
+        if self.credentials is not None:
+            token, proof = self.credentials.present(tool, args)
+            return token, proof, self.credentials.discharges
+        return read_credentials(meta, self.verifier)
+
+    async def _decide(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The request to forward upstream, or None when the host has been answered already (a denial)."""
+        method = request["method"]
+        raw_params = request.get("params")
+        if method in PASS_THROUGH:
+            return request
+        if raw_params is not None and not isinstance(raw_params, dict):
+            raise MCPError(code=INVALID_PARAMS, message="params must be an object")
+        if not _hashable(request["id"]):
+            raise MCPError(code=INVALID_PARAMS, message="a request id is a string or a number")
+        params = dict(raw_params or {})
+        meta = params.get("_meta")
+        if "_meta" in params:
+            stripped = without_credentials(meta if isinstance(meta, Mapping) else None)
+            if stripped:
+                params["_meta"] = stripped
+            else:
+                del params["_meta"]
+        # ``params`` only when the host sent them: a peer may refuse ``"params": null``
+        forwarded = {k: v for k, v in request.items() if k != "params"}
+        if raw_params is not None:
+            forwarded["params"] = params
+        if method in LISTINGS:
+            tool = method_tool(method)
+            token, proof, _ = self._presented(tool, {}, meta)
+            invocation = Invocation(tool, {}, self.audience)
+            decision = self.verifier.authorize_listing(token, invocation, proof)
+            if not decision.allowed:
+                raise MCPError(code=DENIED, message=denial_text(decision), data={DECISION_META: decision.to_json()})
+            self._pending[request["id"]] = ("list", (method, self.verifier.verify_chain(token)))
+            return forwarded
+        if method == "tools/call":
+            name = params.get("name")
+            arguments = params.get("arguments") or {}
+            if not isinstance(name, str) or not isinstance(arguments, dict):
+                raise MCPError(code=INVALID_PARAMS, message="tools/call needs a tool name and an object of arguments")
+            problem = await self._schema_problem(name, arguments)
+            if problem is not None:
+                raise MCPError(code=INVALID_PARAMS, message=f"capkit refuses this call: {problem} (the server would "
+                                                           "receive other values than were authorized)")
+            invocation = Invocation(name, arguments, self.audience)
+        else:
+            invocation = Invocation(method_tool(method), {k: v for k, v in params.items() if k != "_meta"},
+                                    self.audience)
+        token, proof, discharges = self._presented(invocation.tool, dict(invocation.args), meta)
+        # On the loop, not in a thread: one host session waits for this call anyway, and a thread hop per call
+        # and per settlement costs more than a local store's work (bench/gateway.py).
+        decision = self.verifier.authorize(token, invocation, proof, discharges)
+        if not decision.allowed:
+            if method == "tools/call":
+                await self._host.send({"jsonrpc": "2.0", "id": request["id"], "result": _denial_result(decision)})
+                return None
+            raise MCPError(code=DENIED, message=denial_text(decision), data={DECISION_META: decision.to_json()})
+        self._pending[request["id"]] = ("call", decision)
+        return forwarded
+
+    # --------------------------------------------------------------- schemas
+
+    def _learn_schemas(self, result: Any) -> None:
+        tools = result.get("tools") if isinstance(result, Mapping) else None
+        if not isinstance(tools, list):
+            return
+        schemas = dict(self._schemas or {})
+        for tool in tools:
+            if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
+                schemas[tool["name"]] = tool.get("inputSchema")
+        self._schemas = schemas
+
+    async def _schema_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
+        if not self.check_schemas:
+            return None
+        if self._schemas is None or name not in self._schemas:
+            await self._fetch_schemas()
+        schemas = self._schemas or {}
+        if name not in schemas:
+            return None  # the upstream lists no such tool: authorize decides (and the upstream refuses it)
+        return type_problem(arguments, schemas[name])
+
+    async def _fetch_schemas(self) -> None:
+        """Ask the upstream for its tools (all pages) under the gateway's own request ids."""
+        cursor = None
+        for _ in range(100):
+            own_id = f"{_OWN_ID}{next(self._ids)}"
+            event, box = asyncio.Event(), []
+            self._own[own_id] = (event, box)
+            request: dict[str, Any] = {"jsonrpc": "2.0", "id": own_id, "method": "tools/list"}
+            if cursor:
+                request["params"] = {"cursor": cursor}
+            await self._server.send(request)
+            try:
+                await asyncio.wait_for(event.wait(), 30)
+            except asyncio.TimeoutError:
+                pass
+            answer = box[0] if box else None
+            if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+                self._schemas = self._schemas or {}
+                return
+            self._learn_schemas(answer["result"])
+            cursor = answer["result"].get("nextCursor")
+            if not cursor:
+                return
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def _denial_result(decision: Decision) -> dict[str, Any]:
+    meta: dict[str, Any] = {DECISION_META: decision.to_json()}
+    text = denial_text(decision)
+    if decision.approval is not None:
+        meta[APPROVAL_META] = decision.approval.to_json()
+        text = APPROVAL_SENTENCE + " (" + text + ")"
+    return {"content": [{"type": "text", "text": text}], "isError": True, "_meta": meta}
+
+
+def _nothing_spent(result: Any) -> bool:
+    meta = result.get("_meta") if isinstance(result, Mapping) else None
+    return isinstance(meta, Mapping) and meta.get(OUTCOME_META) == NOTHING_SPENT
+
+
+
+async def serve(gateway: Gateway, *, command: list[str] | None = None, url: str | None = None,
+                env: dict[str, str] | None = None) -> None:
+    """Serve the host on this process's stdio, relaying to an upstream started with ``command`` (over its
+    stdio) or reached at ``url`` (streamable HTTP, through the MCP SDK's client)."""
+    if (command is None) == (url is None):
+        raise CapkitError("the gateway needs an upstream: a command, or a URL")
+    host = await own_stdio()
+    try:
+        if command is not None:
+            try:
+                process, upstream = await child_process(command, env)
+            except OSError as exc:
+                raise CapkitError(f"cannot start the upstream server {command[0]}: {exc.strerror}") from None
+            try:
+                await gateway.run(host, upstream)
+            finally:
+                await upstream.aclose()
+                try:
+                    await asyncio.wait_for(process.wait(), 5)
+                except asyncio.TimeoutError:
+                    process.kill()
+        else:
+            from mcp.client.streamable_http import streamable_http_client
+
+            async with streamable_http_client(url) as streams:  # type: ignore[arg-type]
+                upstream = SdkStream(streams[0], streams[1])
+                try:
+                    await gateway.run(host, upstream)
+                finally:
+                    await upstream.aclose()
+    finally:
+        await host.aclose()

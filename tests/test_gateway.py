@@ -1,0 +1,314 @@
+"""``capkit gateway`` (issue 14) in front of the official MCP servers from the npm registry
+(@modelcontextprotocol/server-filesystem, server-everything), with the official SDK's client and the
+official Inspector (CLI mode) as unmodified hosts, over stdio and over streamable HTTP.
+
+The peers are installed by .ci/run into peers/node_modules at the versions pinned in peers/package-lock.json
+(with Node.js 22 for the Inspector). Without them these tests skip, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+pytest.importorskip("mcp")
+
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+from mcp.shared.exceptions import MCPError  # noqa: E402
+
+from capkit import AgentKey, Keyring, mint  # noqa: E402
+from capkit.caveats import CallLimit, Eq, Holder, PathUnder, Tools  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "peers" / "node_modules" / ".bin"
+CAPKIT = str(Path(sys.executable).with_name("capkit"))
+
+
+def peer(name: str) -> str:
+    path = PEERS / name
+    if not path.exists():
+        message = f"{path} is missing (install the MCP peers: npm ci --prefix peers)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI=true requires them", pytrace=False)
+        pytest.skip(message)
+    return str(path)
+
+
+def env() -> dict[str, str]:
+    return {"PATH": f"{PEERS}:{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/root")}
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A capkit home with a keyring, an agent key, a folder to grant and one outside it."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    keyring = Keyring.generate()
+    keyring.save(home / "keys.json")
+    agent = AgentKey.generate()
+    agent.save(tmp_path / "agent.key")
+    granted = tmp_path / "granted"
+    granted.mkdir()
+    (granted / "notes.txt").write_text("the granted notes\n")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("do not read\n")
+
+    def token(*caveats, name="fs.token") -> str:
+        text = mint(keyring, Holder(agent.public_key), *caveats, location="files").serialize()
+        (tmp_path / name).write_text(text)
+        return str(tmp_path / name)
+
+    return {"home": home, "tmp": tmp_path, "granted": granted, "secret": secret, "token": token,
+            "key": str(tmp_path / "agent.key")}
+
+
+def gateway_args(setup, token_file: str, *upstream: str, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["gateway", "--home", str(setup["home"]), "--token", "@" + token_file, "--key", setup["key"], *extra,
+            *(("--",) + upstream if upstream and not upstream[0].startswith("--upstream") else upstream)]
+
+
+def read_only(setup, **more):
+    return setup["token"](Tools("read_text_file", "list_directory"), PathUnder("path", str(setup["granted"])),
+                          **more)
+
+
+async def _session(args: list[str], work):
+    params = StdioServerParameters(command=CAPKIT, args=args, env=env())
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            with anyio.fail_after(60):
+                await session.initialize()
+                return await work(session)
+
+
+def host(args: list[str], work):
+    """Run ``work(session)`` with the official SDK's client as the host, over stdio, against the gateway."""
+    return anyio.run(lambda: _session(args, work))
+
+
+def text_of(result) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+# ------------------------------------------------------------------- filesystem
+
+
+def test_granted_reads_pass_and_the_listing_shows_only_granted_tools(setup):
+    fs = peer("mcp-server-filesystem")
+    args = gateway_args(setup, read_only(setup), fs, str(setup["granted"]))
+
+    async def work(session):
+        tools = await session.list_tools()
+        read = await session.call_tool("read_text_file", {"path": str(setup["granted"] / "notes.txt")})
+        listed = await session.call_tool("list_directory", {"path": str(setup["granted"])})
+        return tools, read, listed
+
+    tools, read, listed = host(args, work)
+    assert sorted(t.name for t in tools.tools) == ["list_directory", "read_text_file"]
+    assert not read.is_error and text_of(read) == "the granted notes\n"
+    assert not listed.is_error and "notes.txt" in text_of(listed)
+
+
+def test_reads_outside_traversal_and_ungranted_writes_are_denied_with_no_effect(setup):
+    fs = peer("mcp-server-filesystem")
+    # the server itself may serve both folders: capkit's token is narrower than the server's configuration
+    args = gateway_args(setup, read_only(setup), fs, str(setup["granted"]), str(setup["secret"]))
+    target = setup["granted"] / "planted.txt"
+
+    async def work(session):
+        return [
+            await session.call_tool("read_text_file", {"path": str(setup["secret"] / "key.txt")}),
+            await session.call_tool("read_text_file", {"path": f"{setup['granted']}/../secret/key.txt"}),
+            await session.call_tool("write_file", {"path": str(target), "content": "owned"}),
+            await session.call_tool("edit_file", {"path": str(setup["granted"] / "notes.txt"),
+                                                  "edits": [{"oldText": "granted", "newText": "stolen"}]}),
+        ]
+
+    outside, traversal, write, edit = host(args, work)
+    for result in (outside, traversal, write, edit):
+        assert result.is_error and text_of(result).startswith("capkit denied this call")
+        assert "do not read" not in text_of(result)
+    assert result.meta["dev.capkit/decision"]["reasons"][0]["code"] == "tool_not_granted"
+    assert "not under" in text_of(outside) and ".." in text_of(traversal)
+    assert not target.exists() and (setup["granted"] / "notes.txt").read_text() == "the granted notes\n"
+
+
+def test_call_limits_hold_across_calls_and_gateway_restarts(setup):
+    fs = peer("mcp-server-filesystem")
+    token = setup["token"](Tools("read_text_file"), CallLimit(3))
+    args = gateway_args(setup, token, fs, str(setup["granted"]))
+    path = str(setup["granted"] / "notes.txt")
+
+    async def two(session):
+        return [await session.call_tool("read_text_file", {"path": path}) for _ in range(2)]
+
+    first = host(args, two)  # the state lives in the home's SQLite store: a new gateway sees it
+    second = host(args, two)
+    assert [r.is_error for r in first + second] == [False, False, False, True]
+    assert second[1].meta["dev.capkit/decision"]["reasons"][0]["code"] == "calls_exceeded"
+
+
+def test_arguments_of_another_type_than_the_servers_schema_are_refused(setup):
+    fs = peer("mcp-server-filesystem")
+    args = gateway_args(setup, setup["token"](Tools("read_text_file")), fs, str(setup["granted"]))
+    path = str(setup["granted"] / "notes.txt")
+
+    async def work(session):
+        outcomes = []
+        for arguments in ({"path": path, "head": "1"}, {"path": [path]}):
+            try:
+                await session.call_tool("read_text_file", arguments)
+                outcomes.append("answered")
+            except MCPError as exc:
+                outcomes.append(exc.error.message)
+        return outcomes
+
+    outcomes = host(args, work)
+    assert all("capkit refuses this call" in o for o in outcomes), outcomes
+
+
+def test_a_gateway_whose_store_goes_down_denies(setup):
+    import secrets
+
+    from .backends import require_server
+    from .tcp import Proxy
+
+    fs = peer("mcp-server-filesystem")
+    redis_url = require_server("redis")
+    proxy = Proxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    store = f"redis://127.0.0.1:{proxy.port}/0?prefix=capkit-test-gw-{secrets.token_hex(4)}"
+    args = gateway_args(setup, read_only(setup), fs, str(setup["granted"]), extra=("--store", store))
+    path = str(setup["granted"] / "notes.txt")
+
+    async def work(session):
+        before = await session.call_tool("read_text_file", {"path": path})
+        proxy.stop()  # the store goes away mid-session
+        after = await session.call_tool("read_text_file", {"path": path})
+        return before, after
+
+    before, after = host(args, work)
+    assert not before.is_error
+    assert after.is_error and after.meta["dev.capkit/decision"]["reasons"][0]["code"] == "state_unavailable"
+    # a store that is down when the gateway starts: the gateway does not start (an error, never an allow)
+    down = subprocess.run([CAPKIT, *gateway_args(setup, read_only(setup), fs, str(setup["granted"]),
+                                                 extra=("--store", "redis://127.0.0.1:1/0"))],
+                          capture_output=True, text=True, timeout=60, env=env(), stdin=subprocess.DEVNULL)
+    assert down.returncode == 2 and "cannot connect to the Redis store" in down.stderr
+
+
+_CRASHING_SERVER = """
+import os
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("crashes")
+@server.tool()
+def pay(amount: int) -> str:
+    os._exit(3)  # dies mid-call: did the payment happen? nobody knows
+server.run()
+"""
+
+
+def test_an_upstream_that_dies_mid_call_gives_an_error_and_keeps_the_spend(setup):
+    (setup["tmp"] / "crash.py").write_text(_CRASHING_SERVER)
+    token = setup["token"](Tools("pay"), CallLimit(1))
+    args = gateway_args(setup, token, sys.executable, str(setup["tmp"] / "crash.py"))
+
+    async def call(session):
+        try:
+            return await session.call_tool("pay", {"amount": 5})
+        except MCPError as exc:
+            return exc.error
+
+    error = host(args, call)
+    assert "ended before answering" in error.message  # an error, never an allow
+    denied = host(args, call)  # the outcome was unknown: the attempt counts
+    assert getattr(denied, "is_error", False) and \
+        denied.meta["dev.capkit/decision"]["reasons"][0]["code"] == "calls_exceeded"
+
+
+# --------------------------------------------------------------- the Inspector
+
+
+def inspector(setup, gateway: list[str], *method: str) -> dict:
+    command = [peer("mcp-inspector"), "--cli", CAPKIT, *gateway, *method]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env())
+    assert result.stdout.strip(), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_official_inspector_is_an_unmodified_host(setup):
+    fs = peer("mcp-server-filesystem")
+    gateway = gateway_args(setup, read_only(setup), fs, str(setup["granted"]))
+    listed = inspector(setup, gateway, "--method", "tools/list")
+    assert sorted(t["name"] for t in listed["tools"]) == ["list_directory", "read_text_file"]
+    read = inspector(setup, gateway, "--method", "tools/call", "--tool-name", "read_text_file",
+                     "--tool-arg", f"path={setup['granted'] / 'notes.txt'}")
+    assert not read.get("isError") and read["content"][0]["text"] == "the granted notes\n"
+    denied = inspector(setup, gateway, "--method", "tools/call", "--tool-name", "read_text_file",
+                       "--tool-arg", f"path={setup['secret'] / 'key.txt'}")
+    assert denied["isError"] and denied["_meta"]["dev.capkit/decision"]["reasons"][0]["code"] == "arg_not_allowed"
+
+
+# ------------------------------------------------------------ over streamable HTTP
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_upstream_over_streamable_http(setup):
+    everything = peer("mcp-server-everything")
+    port = _free_port()
+    server = subprocess.Popen([everything, "streamableHttp"], env={**env(), "PORT": str(port)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        token = setup["token"](Tools("echo", "get-sum"), Eq("message", "hello", tool="echo"))
+        gateway = ["gateway", "--home", str(setup["home"]), "--token", "@" + token, "--key", setup["key"],
+                   "--upstream", f"http://127.0.0.1:{port}/mcp"]
+        listed = inspector(setup, gateway, "--method", "tools/list")
+        assert sorted(t["name"] for t in listed["tools"]) == ["echo", "get-sum"]
+        echoed = inspector(setup, gateway, "--method", "tools/call", "--tool-name", "echo",
+                           "--tool-arg", "message=hello")
+        assert not echoed.get("isError") and "hello" in echoed["content"][0]["text"]
+        refused = inspector(setup, gateway, "--method", "tools/call", "--tool-name", "echo",
+                            "--tool-arg", "message=goodbye")
+        assert refused["isError"] and "must be 'hello'" in refused["content"][0]["text"]
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_print_config_is_a_block_a_host_can_paste(setup):
+    token = read_only(setup)
+    result = subprocess.run([CAPKIT, "gateway", "--home", str(setup["home"]), "--token", "@" + token,
+                             "--key", setup["key"], "--print-config", "files", "--",
+                             "npx", "-y", "@modelcontextprotocol/server-filesystem", str(setup["granted"])],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    block = json.loads(result.stdout)["mcpServers"]["files"]
+    assert block["command"].endswith("capkit") and block["env"] == {"CAPKIT_HOME": str(setup["home"].resolve())}
+    assert block["args"][:3] == ["gateway", "--token", "@" + str(Path(token).resolve())]
+    assert block["args"][-4:] == ["npx", "-y", "@modelcontextprotocol/server-filesystem", str(setup["granted"])]
+    assert open(token).read() not in result.stdout  # the token's file, never the token
+    bare = subprocess.run([CAPKIT, "gateway", "--token", open(token).read(), "--print-config", "x", "--", "srv"],
+                          capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 2 and "@FILE" in bare.stderr
