@@ -43,13 +43,43 @@ def require_server(name: str) -> str:
     return url
 
 
+#: The PostgreSQL schema and the Redis key prefix the tests keep their state under (never capkit's defaults),
+#: removed when the session ends (conftest.py).
+TEST_SCHEMA = "capkit_test"
+TEST_PREFIX = "capkit-test"
+
+
 def store_url(name: str, tmp_path: Path) -> str:
-    """A URL for backend ``name``; state is isolated by fresh token ids, so servers may be shared."""
+    """A URL for backend ``name``: a dedicated schema or key prefix (state is also isolated by fresh token ids)."""
     if name == "memory":
         return "memory://"
     if name == "sqlite":
         return f"sqlite://{tmp_path / 'state.db'}"
-    return require_server(name)
+    url = require_server(name)
+    option = f"schema={TEST_SCHEMA}" if name == "postgres" else f"prefix={TEST_PREFIX}"
+    return url + ("&" if "?" in url else "?") + option
+
+
+def remove_test_state() -> None:
+    """Drop the tests' PostgreSQL schemas and delete their Redis keys (where those servers answer)."""
+    if reachable(POSTGRES_URL):
+        try:
+            import psycopg
+
+            with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+                for schema in (TEST_SCHEMA, "capkit_audit_test"):
+                    conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        except Exception:  # cleanup must not hide a test's own result
+            pass
+    if reachable(REDIS_URL):
+        try:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+            for key in client.scan_iter(match=TEST_PREFIX + "*", count=1000):
+                client.delete(key)
+        except Exception:
+            pass
 
 
 def open_backend(name: str, tmp_path: Path, **kwargs):

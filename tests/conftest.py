@@ -19,6 +19,15 @@ NOW = 1796083200
 SECRET = bytes(range(32))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_server_state_afterwards():
+    """The tests keep PostgreSQL and Redis state under their own schema and prefix; remove it at the end."""
+    yield
+    from .backends import remove_test_state
+
+    remove_test_state()
+
+
 @pytest.fixture
 def keyring() -> Keyring:
     return Keyring.from_secret(SECRET, key_id="k1")

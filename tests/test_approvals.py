@@ -471,7 +471,7 @@ def test_the_command_line_approval_round_trip(tmp_path, monkeypatch):
     approver = run("approver", "keygen", "--out", str(tmp_path / "alice.key")).output.split()[-1]
     assert run("approver", "keygen", "--out", str(tmp_path / "alice.key")).exit_code == 2  # no silent overwrite
     token = run("mint", "--location", "bank", "--holder", holder, "--tool", "bank.transfer", "--max", "amount=5000",
-                "--approval", f"{approver}@bank.transfer:amount>100").output.strip()
+                "--approval", f"{approver}@bank.transfer:amount>100", "--expires", "1h").output.strip()
     assert run("mint", "--location", "bank", "--tool", "x", "--approval", f"{approver}:amount").exit_code == 2
     check = ["check", token, "--key", str(tmp_path / "a.key"), "--tool", "bank.transfer", "--arg", "amount=500"]
     assert run(*check[:-1], "amount=50").exit_code == 0  # under the threshold

@@ -247,7 +247,7 @@ def test_inspect_with_and_without_keyring(initialized, tmp_path, monkeypatch):
     info = json.loads(run(initialized, "inspect", token, "--json").output)
     assert info["signature"] == {"checked": True, "valid": True, "code": None, "message": info["signature"]["message"]}
     assert info["location"] == "bank" and info["expires"] and len(info["caveats"]) == 5
-    assert info["chain"] == [{"hop": 0, "holder": None}] and info["holder"] is None
+    assert info["chain"] == [{"hop": 0, "holder": None, "id": Token.parse(token).id}] and info["holder"] is None
     assert info["caveats"][0] == {"index": 1, "hop": 0, "kind": "tools", "caveat": {"k": "tools", "v": ["bank.transfer"]},
                                   "text": "tool is bank.transfer"}
     monkeypatch.setenv("CAPKIT_HOME", str(tmp_path / "empty"))
@@ -602,3 +602,82 @@ def test_tool_scoped_flags(initialized):
     assert run(initialized, *check, "--tool", "bank.balance").exit_code == 0
     for bad in (["--max", "amount@=1"], ["--calls", "3@"]):
         assert run(initialized, "mint", "--tool", "x", *bad).exit_code == 2
+
+
+# ------------------------------------------------------------------ papercuts (issue 16)
+
+
+def test_revoke_help_example_works_and_inspect_shows_hop_ids(initialized, tmp_path):
+    runner = initialized
+    planner = run(runner, "agent", "keygen", "--out", str(tmp_path / "p.key")).output.split()[-1]
+    payer = run(runner, "agent", "keygen", "--out", str(tmp_path / "q.key")).output.split()[-1]
+    token = run(runner, "mint", "--holder", planner, *RENT_FLAGS).stdout.strip()
+    sub = run(runner, "delegate", token, "--key", str(tmp_path / "p.key"), "--to", payer, "--expires", "1h").stdout
+    info = json.loads(run(runner, "inspect", sub.strip(), "--json").output)
+    hop_id = info["chain"][1]["id"]  # what `capkit revoke --help` says: .chain[1].id
+    assert hop_id.startswith(Token.parse(sub.strip()).id + ".")
+    assert f"hop 1: {hop_id}" in run(runner, "inspect", sub.strip()).output
+    assert run(runner, "revoke", hop_id).exit_code == 0
+    denied = run(runner, "check", sub.strip(), "--key", str(tmp_path / "q.key"), "--tool", "bank.transfer", *RENT_ARGS)
+    assert denied.exit_code == 1 and "[revoked]" in denied.output
+    whole = run(runner, "revoke", token)
+    assert whole.exit_code == 2 and "capkit inspect" in whole.output
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--expires", "-1h"], "already be expired"),
+    (["--expires", "2020-01-01T00:00:00Z"], "already be expired"),
+    (["--not-before", "2h", "--expires", "1h"], "never be valid"),
+    (["--min", "amount=10", "--max", "amount=5"], "at least 10 and at most 5"),
+    (["--calls", "0"], "call limit of 0"),
+    (["--eq", "currency=USD", "--eq", "currency=EUR"], "at once"),
+    (["--one-of", "to=a,b", "--one-of", "to=c"], "every one_of"),
+])
+def test_a_token_no_call_could_use_is_refused(initialized, flags, why):
+    result = run(initialized, "mint", "--tool", "x", *flags)
+    assert result.exit_code == 2 and why in result.output and "capkit_" not in result.output
+
+
+def test_holder_flags_on_holder_bound_tokens_are_refused_and_no_expiry_warns(initialized, tmp_path):
+    runner = initialized
+    a = run(runner, "agent", "keygen", "--out", str(tmp_path / "a.key")).output.split()[-1]
+    b = run(runner, "agent", "keygen", "--out", str(tmp_path / "b.key")).output.split()[-1]
+    c = run(runner, "agent", "keygen", "--out", str(tmp_path / "c.key")).output.split()[-1]
+    minted = run(runner, "mint", "--holder", a, "--tool", "x")
+    assert minted.exit_code == 0 and "never expires" in minted.output
+    token = minted.stdout.strip().splitlines()[-1]
+    attenuated = run(runner, "attenuate", token, "--holder", b)
+    assert attenuated.exit_code == 2 and "already names a holder" in attenuated.output
+    delegated = run(runner, "delegate", token, "--key", str(tmp_path / "a.key"), "--to", b, "--holder", c)
+    assert delegated.exit_code == 2 and "already names a holder" in delegated.output
+    quiet = run(runner, "mint", "--tool", "x", "--expires", "1h")
+    assert quiet.exit_code == 0 and "never expires" not in quiet.output
+
+
+def test_small_things_a_user_expects(initialized, tmp_path):
+    assert run(initialized, "-V").output.strip() == f"capkit, version {__version__}"
+    codes = json.loads(run(initialized, "codes", "--json").output)
+    from capkit.core.codes import MEANINGS
+
+    assert codes == dict(MEANINGS) and "approval_required" in run(initialized, "codes").output
+    key = run(initialized, "agent", "keygen", "--out", str(tmp_path / "a.key")).output.split()[-1]
+    assert run(initialized, "agent", "show", str(tmp_path / "a.key")).output.strip() == key
+    assert run(initialized, "agent", "show").exit_code == 2
+    empty = run(initialized, "mint", "--location", "", "--tool", "x")
+    assert empty.exit_code == 2 and "must not be empty" in empty.output
+    url = run(initialized, "mint", "--tool", "mail.send", "--email-domain", "to=https://example.com")
+    assert url.exit_code == 2 and "is a URL; give only its domain" in url.output
+    assert "_CAPKIT_COMPLETE" in run(initialized, "--help").output
+    import importlib.resources
+
+    assert importlib.resources.files("capkit").joinpath("py.typed").is_file()
+    assert importlib.resources.files("capkit_cli").joinpath("py.typed").is_file()
+    assert (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text().startswith("# Changelog")
+
+
+def test_the_demo_shows_one_reason_for_another_tool_and_no_deleted_path(runner):
+    result = run(runner, "demo")
+    assert "(state: SQLite in a temporary home" in result.output and "/capkit-demo-" not in result.output
+    data = json.loads(run(runner, "demo", "--json").output)
+    (close,) = [row for row in data["calls"] if row["what"] == "close the account"]
+    assert close["codes"] == ["tool_not_granted"]

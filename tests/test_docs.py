@@ -94,8 +94,13 @@ def test_readme_cli_session_runs_as_written(tmp_path):
     assert result.returncode == 1  # the last command is a denial
     assert "signature and delegations verify" in result.stdout
     assert "allowed (held by agent" in result.stdout
+    planner = re.search(r"wrote agent key planner.key \(agent ([0-9a-f]{8})\)", result.stderr).group(1)
     assert result.stdout.rstrip().endswith(
-        "denied:\n  [arg_out_of_range] amount 500 exceeds max 50 (caveat 7, added at hop 0)")
+        f"denied:\n  [arg_out_of_range] amount 500 exceeds max 50 (caveat 7, added at hop 0 before agent {planner} "
+        "delegated)")
+    shown = re.search(r"```text\n(denied:\n.*?)\n```", README, re.S).group(1)
+    assert shown == ("denied:\n  [arg_out_of_range] amount 500 exceeds max 50 (caveat 7, added at hop 0 before agent "
+                     "3f2a9c01 delegated)")
 
 
 def test_readme_set_up_commands():

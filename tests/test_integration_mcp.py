@@ -93,7 +93,8 @@ def test_policy_denials_are_tool_errors_with_reasons(server):
     assert [codes(r) for r in results] == [["arg_not_allowed"], ["arg_out_of_range"], ["tool_not_granted"],
                                           ["arg_not_allowed"]]
     assert results[0].content[0].text == (
-        "capkit denied this call: recipient 'attacker-llc' is not one of 'landlord' (caveat 4, added at hop 0)")
+        "capkit denied this call: recipient 'attacker-llc' is not one of 'landlord' (caveat 4, added at hop 0 "
+        f"before agent {PLANNER.public_key.fingerprint} delegated)")
     assert all(credentials.token_text not in r.content[0].text for r in results)
     assert ledger == []
 

@@ -131,15 +131,19 @@ def ledger_is_consistent(url: str, family: str) -> None:
     else:
         import psycopg
 
-        with psycopg.connect(url) as db:
-            rows = db.execute("SELECT e.meter, e.amount FROM capkit.entries e JOIN capkit.reservations r"
-                              " ON r.id = e.reservation WHERE r.family = %s AND e.live", (family,)).fetchall()
-            totals = dict(db.execute("SELECT m.key, m.total FROM capkit.meters m WHERE m.key IN (SELECT e.meter"
-                                     " FROM capkit.entries e JOIN capkit.reservations r ON r.id = e.reservation"
-                                     " WHERE r.family = %s)", (family,)).fetchall())
-            stuck = db.execute("SELECT count(*) FROM capkit.entries e JOIN capkit.reservations r ON r.id ="
-                               " e.reservation WHERE r.family = %s AND r.state = 'released' AND e.live AND e.refundable",
-                               (family,)).fetchone()[0]
+        from capkit.state.postgres import split_schema
+
+        dsn, schema = split_schema(url)
+        with psycopg.connect(dsn) as db:
+            sql = lambda text: text.replace("capkit.", schema + ".")  # noqa: E731
+            rows = db.execute(sql("SELECT e.meter, e.amount FROM capkit.entries e JOIN capkit.reservations r"
+                                  " ON r.id = e.reservation WHERE r.family = %s AND e.live"), (family,)).fetchall()
+            totals = dict(db.execute(sql("SELECT m.key, m.total FROM capkit.meters m WHERE m.key IN (SELECT e.meter"
+                                         " FROM capkit.entries e JOIN capkit.reservations r ON r.id = e.reservation"
+                                         " WHERE r.family = %s)"), (family,)).fetchall())
+            stuck = db.execute(sql("SELECT count(*) FROM capkit.entries e JOIN capkit.reservations r ON r.id ="
+                                   " e.reservation WHERE r.family = %s AND r.state = 'released' AND e.live"
+                                   " AND e.refundable"), (family,)).fetchone()[0]
     live: dict[str, Decimal] = {}
     for meter, amount in rows:
         live[meter] = live.get(meter, Decimal(0)) + Decimal(amount)

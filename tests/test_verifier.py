@@ -177,7 +177,8 @@ def test_decision_json_names_caveat_kind_and_place(verifier, rent_token):
     (reason,) = decision.to_json()["reasons"]
     assert reason == {
         "code": "arg_not_allowed", "message": "recipient 'x' is not one of 'landlord'", "caveat": 2,
-        "kind": "one_of", "hop": 0, "agent": None, "text": "recipient 'x' is not one of 'landlord' (caveat 2, added at hop 0)",
+        "kind": "one_of", "hop": 0, "agent": None, "vouched_by": None,
+        "text": "recipient 'x' is not one of 'landlord' (caveat 2, added at hop 0)",
     }
 
 

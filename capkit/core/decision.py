@@ -37,6 +37,9 @@ class Reason:
     hop: int | None = None
     #: Short fingerprint of the agent that added the caveat, when known.
     agent: str | None = None
+    #: For a caveat added before the first delegation: the agent whose delegation signature covers it (the
+    #: first holder vouched for it when delegating; the grant's minter or that holder added it).
+    vouched_by: str | None = None
 
     def where(self) -> str:
         """Where the failed check came from, e.g. 'caveat 3, added at hop 2 by agent 3f2a9c'."""
@@ -47,6 +50,8 @@ class Reason:
             text += f", added at hop {self.hop}"
             if self.agent is not None:
                 text += f" by agent {self.agent}"
+            elif self.vouched_by is not None:
+                text += f" before agent {self.vouched_by} delegated"
         return text
 
     def __str__(self) -> str:
@@ -62,6 +67,7 @@ class Reason:
             "kind": None if self.caveat is None else self.caveat.kind,
             "hop": self.hop,
             "agent": self.agent,
+            "vouched_by": self.vouched_by,
             "text": str(self),
         }
 

@@ -439,17 +439,17 @@ class Verifier:
         once: list[tuple[int, bytes]] = []
         for pending_item in pending:
             index, caveat = pending_item.index, pending_item.caveat
-            place = (index + 1, caveat, verified.hops[index], verified.agents[index])
+            def place(code: str, message: str, index: int = index) -> Reason:
+                return verified.reason(code, message, index)
             discharge = by_cid.get(caveat.cid)  # type: ignore[attr-defined]
             if discharge is None:
                 if isinstance(caveat, Approval):
                     tickets.append(ApprovalTicket(caveat.approver, caveat.location, caveat.cid, index + 1))
-                    reasons.append(Reason(Code.APPROVAL_REQUIRED, f"this call needs the approval of approver "
-                                          f"{caveat.approver.fingerprint}; it has been requested", *place))
+                    reasons.append(place(Code.APPROVAL_REQUIRED, f"this call needs the approval of approver "
+                                         f"{caveat.approver.fingerprint}; it has been requested"))
                 else:
                     at = f" at {caveat.location}" if caveat.location else ""  # type: ignore[attr-defined]
-                    reasons.append(Reason(Code.BAD_DISCHARGE, f"this call needs a discharge from the third party{at}",
-                                          *place))
+                    reasons.append(place(Code.BAD_DISCHARGE, f"this call needs a discharge from the third party{at}"))
                 continue
             problem = None
             result: "tuple[Caveat, ...] | str" = ""
@@ -472,7 +472,7 @@ class Verifier:
                         trace.approvals.append({"caveat": index + 1, "approver": caveat.approver.fingerprint,
                                                 "nonce": _b64.encode(terms.nonce)})
             if problem is not None:
-                reasons.append(Reason(Code.BAD_DISCHARGE, problem, *place))
+                reasons.append(place(Code.BAD_DISCHARGE, problem))
         approval = None
         if tickets:
             approval = ApprovalRequest(call.tool, call.args, call.audience, verified.token_id, verified.hop_ids,
@@ -535,8 +535,7 @@ class Verifier:
                 caveat = item.caveat
                 if isinstance(caveat, Approval):
                     code, text = Code.BAD_DISCHARGE, "this approval was already used; each approved call needs its own"
-                    reasons.append(Reason(code, text, item.index + 1, caveat, verified.hops[item.index],
-                                          verified.agents[item.index]))
+                    reasons.append(verified.reason(code, text, item.index))
                     continue
                 window = describe_window(caveat.window)
                 if isinstance(caveat, CallLimit):
@@ -547,8 +546,7 @@ class Verifier:
                     code = Code.BUDGET_EXCEEDED
                     text = (f"{caveat.arg} {show(exceeded.amount)} exceeds the budget: {show(left)} of "
                             f"{show(caveat.cap)} left {window}")
-                reasons.append(Reason(code, text, item.index + 1, caveat, verified.hops[item.index],
-                                      verified.agents[item.index]))
+                reasons.append(verified.reason(code, text, item.index))
             return deny(*reasons)
         return Decision(True, (), verified.token_id, verified.chain, result.reservation)
 

@@ -342,7 +342,7 @@ class PostgresStore:
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_id,))
-                conn.execute(self._sql("CREATE SCHEMA IF NOT EXISTS capkit"))
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")  # a checked lowercase SQL name
                 conn.execute(self._sql("CREATE TABLE IF NOT EXISTS capkit.schema_version (version integer NOT NULL)"))
                 row = conn.execute(self._sql("SELECT version FROM capkit.schema_version")).fetchone()
                 version = 0 if row is None else row[0]

@@ -12,6 +12,7 @@ from .commands.audit import audit_group
 from .commands.gateway import gateway_command
 from .commands.alignment import eval_command, suggest_command, trace_group
 from .commands.check import check_command, prove_command
+from .commands.codes import codes_command
 from .commands.demo import demo_command
 from .commands.inspect import inspect_command
 from .commands.keys import keys_group
@@ -20,13 +21,14 @@ from .commands.state import budget_group, revoke_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(capkit.__version__, prog_name="capkit")
+@click.version_option(capkit.__version__, "-V", "--version", prog_name="capkit")
 def cli() -> None:
     """capkit: capability tokens for AI agents.
 
     A person mints a token scoped to one task; the agent presents it with
     every tool call; the tool backend verifies it with no model involved.
-    Exit codes: 0 allowed/ok, 1 denied, 2 usage or input error.
+    Exit codes: 0 allowed/ok, 1 denied, 2 usage or input error. Reason codes: capkit codes.
+    Shell completion: eval "$(_CAPKIT_COMPLETE=bash_source capkit)" (zsh_source, fish_source).
 
     \b
     Example session:
@@ -61,3 +63,4 @@ cli.add_command(approver_group)
 cli.add_command(approve_command)
 cli.add_command(approval_server_command)
 cli.add_command(gateway_command)
+cli.add_command(codes_command)

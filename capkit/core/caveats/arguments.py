@@ -466,6 +466,15 @@ class Glob(TextCaveat):
 _KIND_WORDS = {"email": "an email address", "url": "a URL", "host": "a host name"}
 
 
+def _grant_domain(value: str) -> str:
+    """The domain a Domain caveat names: a bare name such as example.com (a URL or an address is refused
+    with a sentence saying so, rather than as a malformed label)."""
+    for mark, what in (("://", "a URL"), ("/", "a path or URL"), ("@", "an email address")):
+        if mark in value:
+            raise MatchError(f"{value[:60]!r} is {what}; give only its domain, such as example.com")
+    return canonical_domain(value)
+
+
 @caveat("domain")
 class Domain(TextCaveat):
     """``arg`` holds an address of the stated ``kind`` whose host is ``value`` or a subdomain of it.
@@ -480,7 +489,7 @@ class Domain(TextCaveat):
 
     address_kind: str = field(Choice("a", "domain kind", ADDRESS_KINDS))
     arg: str = field(ARG)
-    value: str = field(Text("v", "domain", canonical_domain))
+    value: str = field(Text("v", "domain", _grant_domain))
     tool: str | None = field(SCOPE, default=None)
 
     def __init__(self, arg: str, value: str, *, kind: str, tool: str | None = None) -> None:

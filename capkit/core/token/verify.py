@@ -122,9 +122,14 @@ class VerifiedToken:
                 continue
             failure = caveat.check(call)
             if failure is not None:
-                reasons.append(Reason(failure.code, failure.message, index + 1, caveat, self.hops[index],
-                                      self.agents[index]))
+                reasons.append(self.reason(failure.code, failure.message, index))
         return reasons
+
+    def reason(self, code: str, message: str, index: int) -> Reason:
+        """The Reason of a failure of caveat ``index`` (0-based): its position, hop, who added it and who vouched."""
+        hop = self.hops[index]
+        vouched = self.chain[0].holder if hop == 0 and len(self.chain) > 1 else None
+        return Reason(code, message, index + 1, self.caveats[index], hop, self.agents[index], vouched)
 
     def grants_tool(self, tool: str) -> bool:
         """True if every ``Tools`` caveat grants ``tool`` (and no caveat is unreadable): what a listing may show."""

@@ -55,18 +55,21 @@ def agent_keygen(out: Path | None, force: bool, home: Path | None) -> None:
 
 
 @agent_group.command("show")
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The agent key file.")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The agent key file (or give it as FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
-def agent_show(key_path: Path, as_json: bool) -> None:
-    """Print the public key (and, with --json, the fingerprint) of an agent key file.
+def agent_show(file: Path | None, key_path: Path | None, as_json: bool) -> None:
+    """Print the public key (and, with --json, the fingerprint) of the agent key FILE.
 
     \b
     Example:
-      capkit agent show --key payer.key
+      capkit agent show payer.key
     """
-    key = load_agent_key(key_path)
+    if (file is None) == (key_path is None):
+        raise InputError("give the agent key file, as FILE or --key FILE (one of them)")
+    key = load_agent_key(file or key_path)  # type: ignore[arg-type]
     if as_json:
         print_json({"public_key": key.public_key.text, "fingerprint": key.public_key.fingerprint})
     else:

@@ -49,13 +49,15 @@ def run_demo(home: Path, now: int, store_url: str | None = None) -> dict[str, An
 
     # The person grants the planner agent exactly the task, bound to the planner's key, one delegation at most,
     # and at most 1,250 USD per calendar month in total.
-    grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Tools("bank.transfer"),
-                 OneOf("recipient", ["landlord"]), Max("amount", 1250), Eq("currency", "USD"),
-                 Budget("amount", 1250, "month"), Expires(now + 86400), location="bank")
-    # (Argument caveats may be scoped to one tool, e.g. Max("amount", 1250, tool="bank.transfer"),
-    # when a grant covers several tools; this one covers only bank.transfer.)
+    # The argument caveats are scoped to bank.transfer, so a call of another tool is refused for that alone.
+    pay = "bank.transfer"
+    grant = mint(keyring, Holder(planner.public_key), MaxDepth(1), Tools(pay),
+                 OneOf("recipient", ["landlord"], tool=pay), Max("amount", 1250, tool=pay),
+                 Eq("currency", "USD", tool=pay), Budget("amount", 1250, "month", tool=pay), Expires(now + 86400),
+                 location="bank")
     # The planner delegates to the payments sub-agent: 15 minutes, and the rent reference.
-    sub_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12"), Expires(now + 900))
+    sub_token = grant.delegate(planner, payer.public_key, Eq("reference", "RENT-2026-12", tool=pay),
+                               Expires(now + 900))
     widened = sub_token.attenuate(Max("amount", 100000))  # a hijacked sub-agent "widens" its token
     forged_delegation = sub_token.attenuate(Delegate(thief.public_key, thief.sign(
         delegation_message(sub_token.signature, thief.public_key, 2))))
@@ -175,7 +177,9 @@ def demo_command(as_json: bool, store_url: str | None, audit_out: Path | None) -
         print_json(result)
         return
     out = console(min_width=130)
-    out.print(f"[bold]Task:[/bold] {result['task']}   [dim](state: {result['store']})[/dim]")
+    where = (f"state: {escape(result['store'])}" if store_url else
+             "state: SQLite in a temporary home, deleted afterwards; --store URL keeps it")
+    out.print(f"[bold]Task:[/bold] {result['task']}   [dim]({where})[/dim]")
     agents = result["agents"]
     out.print(f"[bold]Agents[/bold]: planner {agents['planner']}, payer {agents['payer']} (thief {agents['thief']})")
     out.print("[bold]Grant[/bold] (minted by the person for the planner, location 'bank'): " + "; ".join(result["grant"]))

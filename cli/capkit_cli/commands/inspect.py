@@ -15,7 +15,7 @@ from capkit import BadDelegation, BadSignature, MalformedToken, Token, Verifier
 
 from capkit.errors import UnknownKey
 
-from capkit.core.token.verify import VerifiedToken
+from capkit.core.token.verify import VerifiedToken, hop_id
 from capkit.caveats import Delegate, Expires, Holder, NotBefore, UnknownCaveat
 from capkit.core.caveats.delegation import stated_hops
 from capkit.core.timefmt import format_instant
@@ -46,12 +46,12 @@ def describe_token(token: Token, home: Path | None) -> dict[str, Any]:
     signature, verified = _signature(token, home)
     if verified is not None:
         hops = list(verified.hops)
-        chain = [{"hop": h.hop, "holder": h.holder} for h in verified.chain]
-    else:
+        chain = [{"hop": h.hop, "holder": h.holder, "id": h.id} for h in verified.chain]
+    else:  # what the token states (not verified): the same ids, computed from the delegation signatures
         hops = [hop for hop, _ in stated_hops(token.caveats)]
         holders = [c.public_key.fingerprint for c in token.caveats if isinstance(c, Holder)][:1] or [None]
-        chain = [{"hop": 0, "holder": holders[0]}] + [
-            {"hop": i, "holder": c.to.fingerprint}
+        chain = [{"hop": 0, "holder": holders[0], "id": token.id}] + [
+            {"hop": i, "holder": c.to.fingerprint, "id": hop_id(token.id, c.signature)}
             for i, c in enumerate((c for c in token.caveats if isinstance(c, Delegate)), start=1)
         ]
     return {
@@ -97,7 +97,7 @@ def inspect_command(token: str, home: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(info)
     else:
-        out = console()  # token contents are data, never rich markup: everything from the token is escaped
+        out = console(min_width=120)  # token contents are data, never markup: everything from the token is escaped
         out.print(f"token     {escape(info['token_id'])}")
         out.print(f"key       {info['key_id']}")
         out.print(f"location  {escape(info['location'])}")
@@ -107,6 +107,8 @@ def inspect_command(token: str, home: Path | None, as_json: bool) -> None:
         out.print("holders   " + " -> ".join(
             f"hop {h['hop']}: " + (f"agent {h['holder']}" if h["holder"] else "bearer (no holder)")
             for h in info["chain"]))
+        out.print("hop ids   " + ", ".join(f"hop {h['hop']}: {h['id']}" for h in info["chain"])
+                  + "   (capkit revoke ID revokes that hop and everything delegated from it)")
         out.print(escape(info["signature"]["message"]))
         table = Table(title="caveats (every one must hold)")
         for column in ("#", "hop", "kind", "grants"):

@@ -14,6 +14,7 @@ from ..caveat_options import caveat_options, caveats_from_flags
 from ..errors import InputError, reports_errors
 from ..home import home_option, load_keyring
 from ..io import parse_token, read_token_text
+from ..lint import refuse_dead_token
 from .agent import load_agent_key
 
 DEFAULT_LOCATION = "default"
@@ -36,11 +37,14 @@ def mint_command(home: Path | None, location: str | None, **flags: Any) -> None:
       capkit mint --from grant.toml
     """
     now = int(time.time())
+    if location is not None and not location.strip():
+        raise InputError(f"--location must not be empty (leave it out for '{DEFAULT_LOCATION}')")
     file_location, caveats = caveats_from_flags(flags, now=now)
     if location and file_location and location != file_location:
         raise InputError(f"--location {location} differs from the grant file's location {file_location}")
     if not caveats:
         raise InputError("state at least one caveat (for example --tool NAME); a token without caveats grants every tool")
+    refuse_dead_token(caveats, now)
     token = mint(load_keyring(home), *caveats, location=location or file_location or DEFAULT_LOCATION)
     click.echo(token.serialize())
 
@@ -60,11 +64,13 @@ def attenuate_command(token: str, **flags: Any) -> None:
       capkit mint ... | capkit attenuate - --max amount=50
     """
     parent = parse_token(read_token_text(token))
-    location, caveats = caveats_from_flags(flags, now=int(time.time()))
+    now = int(time.time())
+    location, caveats = caveats_from_flags(flags, now=now)
     if location is not None and location != parent.location:
         raise InputError(f"the grant file's location {location} differs from the token's location {parent.location}")
     if not caveats:
         raise InputError("state at least one caveat to add")
+    refuse_dead_token([*parent.caveats, *caveats], now)
     click.echo(parent.attenuate(*caveats).serialize())
 
 
@@ -87,7 +93,9 @@ def delegate_command(token: str, key_path: Path, to: str, **flags: Any) -> None:
       capkit delegate "$TOKEN" --key planner.key --to "$PAYER" --max amount=50 --expires 10m
     """
     parent = parse_token(read_token_text(token))
-    location, caveats = caveats_from_flags(flags, now=int(time.time()))
+    now = int(time.time())
+    location, caveats = caveats_from_flags(flags, now=now)
     if location is not None and location != parent.location:
         raise InputError(f"the grant file's location {location} differs from the token's location {parent.location}")
+    refuse_dead_token([*parent.caveats, *caveats], now)
     click.echo(parent.delegate(load_agent_key(key_path), to, *caveats).serialize())
