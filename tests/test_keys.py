@@ -92,7 +92,7 @@ def test_save_and_load(tmp_path, keyring):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     loaded = Keyring.load(path)
     assert loaded.state == keyring.state and loaded.active_key_id == "k1"
-    with pytest.raises(KeyringError, match="already exists"):
+    with pytest.raises(KeyringError, match="already exists; pass overwrite=True"):
         keyring.save(path)
     keyring.rotate().save(path, overwrite=True)
     assert len(Keyring.load(path).keys) == 2

@@ -223,3 +223,16 @@ def test_wire_to_wire_attenuation_refuses_what_parse_refuses():
         Token.attenuate_serialized(text, "amount <= 5")
     with pytest.raises(TokenTooLarge):
         Token.attenuate_serialized(text, *[Max("amount", i) for i in range(64)])
+
+
+def test_messages_name_the_real_problem_of_a_damaged_or_mistaken_token():
+    token = mint(Keyring.from_secret(SECRET, key_id="k1"), Tools("x"), location="bank")
+    text = token.serialize()
+    with pytest.raises(MalformedToken, match="cut short when copied"):
+        Token.parse(text[:-10])
+    with pytest.raises(MalformedToken, match="this is a capkit proof, not a token"):
+        Token.parse("capkit_proof_" + "A" * 40)
+    with pytest.raises(MalformedToken, match="this is a capkit discharge"):
+        Token.parse("capkit_discharge_" + "A" * 40)
+    with pytest.raises(MalformedToken, match="repr of a Token"):
+        Token.parse(str(token))

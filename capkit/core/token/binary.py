@@ -27,6 +27,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 VERSION = 2
 EOS, LOCATION, IDENTIFIER, VID, SIGNATURE = 0, 1, 2, 4, 6
 SIGNATURE_BYTES = 32
+_TRUNCATED = "token is truncated: it ends before its last field (was it cut short when copied?)"
 
 
 @attrs.frozen
@@ -106,12 +107,12 @@ def _read_field(data: bytes, pos: int, expected: int, what: str, max_len: int) -
             if b == 0:
                 raise MalformedToken("token has a non-minimal length encoding")
     except IndexError:
-        raise MalformedToken("token is truncated") from None
+        raise MalformedToken(_TRUNCATED) from None
     if length > max_len:
         raise TokenTooLarge(f"token {what} is longer than {max_len} bytes")
     end = pos + length
     if end > len(data):
-        raise MalformedToken("token is truncated")
+        raise MalformedToken(_TRUNCATED)
     return data[pos:end], end
 
 
@@ -160,7 +161,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
             if length < 0x80:  # the common case inline: a caveat shorter than 128 bytes
                 end = pos + 2 + length
                 if end > len(data):
-                    raise MalformedToken("token is truncated")
+                    raise MalformedToken(_TRUNCATED)
                 caveats.append(data[pos + 2:end])
                 pos = end
             else:
@@ -175,7 +176,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> RawMacaroon:
                 raise MalformedToken("token has an unexpected field in a caveat")
             pos += 1
     except IndexError:
-        raise MalformedToken("token is truncated") from None
+        raise MalformedToken(_TRUNCATED) from None
     signature, pos = _read_field(data, pos, SIGNATURE, "signature", SIGNATURE_BYTES)
     if len(signature) != SIGNATURE_BYTES:
         raise MalformedToken("token signature is not 32 bytes")

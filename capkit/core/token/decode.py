@@ -64,9 +64,12 @@ def decode_text(data: "str | bytes", limits: Limits = DEFAULT_LIMITS) -> bytes:
     try:
         return _b64.decode(text[7:])
     except ValueError:
-        length = len(text) - 7
-        why = ("its length is impossible for base64url (was it cut short or pasted with a character missing?)"
-               if length % 4 == 1 else "it holds characters outside A-Z a-z 0-9 - _ or was cut short")
+        body = text[7:]
+        if body.isascii() and not body.encode("ascii").translate(None, _ALPHABET):
+            why = "it was cut short or changed (was it cut short when copied?)"
+        else:
+            bad = next(ch for ch in body if not (ch.isascii() and ch.encode() in _ALPHABET))
+            why = f"it holds {bad!r}, which is not one of A-Z a-z 0-9 - _ (was something pasted into it?)"
         raise MalformedToken(f"token text is not valid unpadded base64url: {why}") from None
 
 
