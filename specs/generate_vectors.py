@@ -176,7 +176,8 @@ class Builder:
     def add(self, name: str, description: str, token: "Any", tool: str, args: dict | None = None, *,
             audience: str | None = None, at: int = NOW, keys: list | None = None, allow_bearer: bool = True,
             proof: "Any" = None, intended: dict[str, tuple[str, ...]] | None = None,
-            locations: tuple[str, ...] = ("bank",), discharges: "list[str] | None" = None) -> None:
+            locations: tuple[str, ...] = ("bank",), discharges: "list[str] | None" = None,
+            proof_modes: tuple[str, ...] = ("signature",), proof_key_seed: str | None = None) -> None:
         keys = KEYS if keys is None else keys
         text = token if isinstance(token, str) else token.serialize()
         verifier_ring = _keyring(keys)
@@ -184,8 +185,9 @@ class Builder:
         proof_text = None
         if proof is not None:
             proof_text = proof if isinstance(proof, str) else proof(invocation)
-        decision = Verifier(verifier_ring, location=locations, allow_bearer=allow_bearer).authorize(
-            text, invocation, proof_text, discharges or ())
+        proof_key = None if proof_key_seed is None else AgentKey.from_seed(bytes.fromhex(proof_key_seed))
+        decision = Verifier(verifier_ring, location=locations, allow_bearer=allow_bearer, proof_modes=proof_modes,
+                            proof_key=proof_key).authorize(text, invocation, proof_text, discharges or ())
         expected_codes = (INTENDED if intended is None else intended)[name]
         if decision.codes != expected_codes:
             raise SystemExit(f"vector {name}: capkit says {decision.codes}, intended {expected_codes}")
@@ -208,6 +210,8 @@ class Builder:
             "at": at,
             "proof": proof_text,
             **({"discharges": discharges} if discharges else {}),
+            **({"proof_modes": list(proof_modes), "verifier_proof_key_seed": proof_key_seed}
+               if proof_key_seed is not None or proof_modes != ("signature",) else {}),
             "expected": {
                 "allowed": decision.allowed,
                 "codes": list(decision.codes),
@@ -419,6 +423,9 @@ def build() -> list[dict[str, Any]]:
 
 
 HOLDER_INTENDED: dict[str, tuple[str, ...]] = {
+    "mac-proof-allowed": (),
+    "mac-proof-not-accepted": ("proof_mode_not_accepted",),
+    "mac-proof-other-verifier": ("bad_proof",),
     "approval-below-threshold": (),
     "approval-required": ("approval_required",),
     "approval-allowed": (),
@@ -529,7 +536,29 @@ def build_holder() -> list[dict[str, Any]]:
     add("depth-exceeded", "two delegations where MaxDepth(1) allows one", two, "bank.transfer", rent,
         proof=_prover(THIRD, two), **kw)
     _approval_vectors(b, kw)
+    _mac_vectors(b, kw, grant, rent)
     return b.vectors
+
+
+VERIFIER_PROOF_SEED = "0d" * 32
+
+
+def _mac_vectors(b: "Builder", kw: dict[str, Any], grant: Any, rent: dict[str, Any]) -> None:
+    """Designated-verifier proofs (SPEC §16.6): an HMAC under the key the agent and the verifier derive."""
+    verifier_key = AgentKey.from_seed(bytes.fromhex(VERIFIER_PROOF_SEED))
+
+    def mac_prover(verifier_public: Any) -> Any:
+        key = PLANNER.mac_key(verifier_public, agent=True)
+        return lambda call: Proof.create(PLANNER, grant, call, at=NOW, nonce=bytes(16), mac_key=key).serialize()
+
+    both = dict(proof_modes=("signature", "mac"), proof_key_seed=VERIFIER_PROOF_SEED)
+    b.add("mac-proof-allowed", "a MAC proof for the verifier whose proof key is given", grant, "bank.transfer", rent,
+          proof=mac_prover(verifier_key.public_key), **both, **kw)
+    b.add("mac-proof-not-accepted", "the same MAC proof at a verifier that accepts signatures only", grant,
+          "bank.transfer", rent, proof=mac_prover(verifier_key.public_key), **kw)
+    other = AgentKey.from_seed(bytes.fromhex("0e" * 32)).public_key
+    b.add("mac-proof-other-verifier", "a MAC proof made for another verifier's proof key", grant, "bank.transfer",
+          rent, proof=mac_prover(other), **both, **kw)
 
 
 APPROVER = AgentKey.from_seed(bytes.fromhex("0c" * 32))

@@ -475,3 +475,74 @@ def test_reading_only_the_tail_of_token_text_gives_the_tail_signature(extra):
     for broken in (text[:-1], text[:40] + "!" + text[41:], text[:40] + "+" + text[41:], text + "A"):
         with pytest.raises(MalformedToken):
             tail_signature(broken)
+
+
+# --------------------------------------------------------- designated-verifier (MAC) proofs
+
+
+def _mac_setup():
+    from capkit.integrations import Credentials
+
+    keyring = Keyring.from_secret(SECRET, key_id="k1")
+    agent, verifier_key, thief = (AgentKey.from_seed(bytes([i]) * 32) for i in (21, 22, 23))
+    token = mint(keyring, Holder(agent.public_key), Tools("bank.transfer"), Max("amount", 100), location="bank")
+    verifier = Verifier(keyring, location="bank", clock=lambda: NOW, proof_modes={"signature", "mac"},
+                        proof_key=verifier_key)
+    return keyring, agent, verifier_key, thief, token, verifier, Credentials
+
+
+def test_mac_proofs_are_accepted_only_where_allowed_and_bind_the_same_things():
+    keyring, agent, verifier_key, thief, token, verifier, _ = _mac_setup()
+    key = agent.mac_key(verifier.proof_public_key, agent=True)
+    assert key == verifier_key.mac_key(agent.public_key, agent=False)  # both sides derive the same key
+    call = Invocation("bank.transfer", {"amount": 5}, at=NOW)
+    proof = Proof.create(agent, token, call, at=NOW, mac_key=key)
+    assert proof.mode == "mac" and Proof.parse(proof.serialize()) == proof
+    assert verifier.authorize(token, call, proof.serialize())
+    assert verifier.authorize(token, call, proof.serialize()).codes == ("proof_replayed",)
+    signature_only = Verifier(keyring, location="bank", clock=lambda: NOW)
+    fresh = Proof.create(agent, token, call, at=NOW, mac_key=key).serialize()
+    assert signature_only.authorize(token, call, fresh).codes == ("proof_mode_not_accepted",)
+    other = Invocation("bank.transfer", {"amount": 6}, at=NOW)
+    assert verifier.authorize(token, other, Proof.create(agent, token, call, at=NOW, mac_key=key)).codes == (
+        "bad_proof",)
+    narrower = token.attenuate(Max("amount", 50))
+    assert verifier.authorize(narrower, call, Proof.create(agent, token, call, at=NOW, mac_key=key)).codes == (
+        "bad_proof",)
+    # a thief who knows only public keys cannot make the holder's MAC: its own key derives another
+    forged = Proof.create(thief, token, call, at=NOW, mac_key=thief.mac_key(verifier.proof_public_key, agent=True))
+    assert verifier.authorize(token, call, forged).codes == ("wrong_holder",)
+    spoofed = Proof(agent.public_key, NOW, bytes(16), forged.signature, forged.version)
+    assert verifier.authorize(token, call, spoofed).codes == ("bad_proof",)
+    # and a MAC made for another verifier's key does not convince this one
+    elsewhere = agent.mac_key(AgentKey.from_seed(b"\x18" * 32).public_key, agent=True)
+    assert verifier.authorize(token, call, Proof.create(agent, token, call, at=NOW, mac_key=elsewhere)).codes == (
+        "bad_proof",)
+
+
+def test_credentials_make_mac_proofs_and_the_audit_record_says_so(tmp_path):
+    from capkit.audit import AuditLog
+
+    keyring, agent, verifier_key, thief, token, _, Credentials = _mac_setup()
+    log = AuditLog(tmp_path / "a.jsonl", AgentKey.from_seed(b"\x19" * 32), origin="bank.example/audit")
+    verifier = Verifier(keyring, location="bank", proof_modes="mac", proof_key=verifier_key, audit=log)
+    credentials = Credentials(token, agent, verifier_key=verifier.proof_public_key)
+    text, proof = credentials.present("bank.transfer", {"amount": 5})
+    assert verifier.authorize(text, Invocation("bank.transfer", {"amount": 5}), proof)
+    signed = Proof.create(agent, token, Invocation("bank.transfer", {"amount": 5})).serialize()
+    assert verifier.authorize(text, Invocation("bank.transfer", {"amount": 5}), signed).codes == (
+        "proof_mode_not_accepted",)
+    verifier.close()
+    record = json.loads((tmp_path / "a.jsonl").read_bytes().splitlines()[0])["r"]
+    assert record["proof"]["mode"] == "mac" and "sig" not in record["proof"]  # no evidence for third parties
+
+
+def test_mac_proof_configuration_is_checked():
+    keyring = Keyring.from_secret(SECRET, key_id="k1")
+    for bad in ({"mac"}, {"hmac"}, set()):
+        with pytest.raises(Exception) as raised:
+            Verifier(keyring, location="bank", proof_modes=bad)
+        assert raised.type.__name__ == "CapkitError"
+    with pytest.raises(MalformedProof):
+        Proof.create(AgentKey.from_seed(b"\x02" * 32), mint(keyring, Tools("x"), location="bank"), Invocation("x", {}),
+                     mac_key=b"short")

@@ -10,7 +10,7 @@ import pytest
 from pymacaroons import Macaroon
 from pymacaroons import Verifier as PyVerifier
 
-from capkit import Invocation, Keyring, Verifier
+from capkit import AgentKey, Invocation, Keyring, Verifier
 from capkit.core.keys import _Key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,11 @@ def test_there_are_enough_vectors():
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector(vector):
     inv = vector["invocation"]
+    seed = vector.get("verifier_proof_key_seed")
     verifier = Verifier(_keyring(vector["verifier_keys"]), location=vector["verifier_locations"],
                         allow_bearer=vector["allow_bearer"],
-                        proof_window=vector["proof_window"])
+                        proof_window=vector["proof_window"], proof_modes=vector.get("proof_modes", ["signature"]),
+                        proof_key=None if seed is None else AgentKey.from_seed(bytes.fromhex(seed)))
     decision = verifier.authorize(
         vector["token"], Invocation(inv["tool"], inv["args"], inv["audience"], vector["at"]), vector["proof"],
         vector.get("discharges", ()),
@@ -157,9 +159,9 @@ def _independent_proof_check(vector: dict) -> bool:
     return True
 
 
-@pytest.mark.parametrize("vector", [v for v in VECTORS if v["proof"] and v["expected"]["allowed"]],
-                         ids=lambda v: v["name"])
-def test_allowed_proofs_verify_from_the_spec_alone(vector):
+@pytest.mark.parametrize("vector", [v for v in VECTORS if v["proof"] and v["expected"]["allowed"]
+                                    and "verifier_proof_key_seed" not in v], ids=lambda v: v["name"])
+def test_allowed_proofs_verify_from_the_spec_alone(vector):  # (MAC proofs: the test below)
     assert _independent_proof_check(vector)
 
 
@@ -194,3 +196,30 @@ def test_delegation_messages_verify_from_the_spec_alone():
             holder, hop, checked = to, hop + 1, checked + 1
         signature = hmac.digest(signature, caveat.caveat_id_bytes, "sha256")
     assert checked == 3 and signature.hex() == macaroon.signature
+
+
+def test_a_mac_proof_vector_checks_with_x25519_and_hmac_alone():
+    """SPEC §16.6 with raw primitives (PyNaCl's X25519 and the standard library), no capkit code."""
+    import base64
+    import hashlib
+    import hmac
+
+    from nacl.bindings import crypto_scalarmult, crypto_sign_ed25519_pk_to_curve25519, crypto_sign_ed25519_sk_to_curve25519
+    from nacl.bindings import crypto_sign_seed_keypair
+
+    vector = next(v for v in VECTORS if v["name"] == "mac-proof-allowed")
+    raw = base64.urlsafe_b64decode(vector["proof"][len("capkit_proof_"):] + "==")
+    assert raw[0] == 2 and len(raw) == 89
+    agent_pk, at, nonce, mac = raw[1:33], raw[33:41], raw[41:57], raw[57:]
+    verifier_pk, verifier_sk = crypto_sign_seed_keypair(bytes.fromhex(vector["verifier_proof_key_seed"]))
+    shared = crypto_scalarmult(crypto_sign_ed25519_sk_to_curve25519(verifier_sk),
+                               crypto_sign_ed25519_pk_to_curve25519(agent_pk))
+    prk = hmac.new(b"capkit/v1/mac-proof", shared, hashlib.sha256).digest()
+    key = hmac.new(prk, agent_pk + verifier_pk + b"\x01", hashlib.sha256).digest()
+    from capkit import Token
+    from capkit.core.invocation import canonical_invocation
+
+    inv = vector["invocation"]
+    digest = hashlib.sha256(canonical_invocation(Invocation(inv["tool"], inv["args"], inv["audience"]))).digest()
+    message = b"capkit/v1/proof\x00" + Token.parse(vector["token"]).signature + digest + at + nonce
+    assert hmac.compare_digest(hmac.new(key, message, hashlib.sha256).digest(), mac)

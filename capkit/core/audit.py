@@ -136,7 +136,7 @@ def decision_record(*, record_id: str, at: float, verifier: str, event: str, dec
         "digest": None if digest is None else _b64.encode(digest),
         "proof": None if proof is None else {
             "key": proof.public_key.text, "at": proof.at, "nonce": _b64.encode(proof.nonce),
-            "sig": _b64.encode(proof.signature)},
+            **({"sig": _b64.encode(proof.signature)} if proof.mode == "signature" else {"mode": "mac"})},
         "reserved": None if decision.reservation is None else {
             "reservation": decision.reservation.id,
             "expires_at_ms": int(decision.reservation.expires_at * 1000),

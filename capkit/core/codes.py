@@ -36,6 +36,7 @@ class Code:
     WRONG_HOLDER = "wrong_holder"
     PROOF_STALE = "proof_stale"
     PROOF_REPLAYED = "proof_replayed"
+    PROOF_MODE_NOT_ACCEPTED = "proof_mode_not_accepted"
     BAD_DELEGATION = "bad_delegation"
     DEPTH_EXCEEDED = "depth_exceeded"
     # approvals and other third parties
@@ -75,6 +76,7 @@ MEANINGS: dict[str, str] = {
     Code.WRONG_HOLDER: "the proof is made by an agent other than the token's current holder",
     Code.PROOF_STALE: "the proof's time is outside the freshness window (either direction)",
     Code.PROOF_REPLAYED: "the proof's nonce was already accepted",
+    Code.PROOF_MODE_NOT_ACCEPTED: "the proof is of a kind (signature or MAC) this verifier does not accept",
     Code.BAD_DELEGATION: "a holder or delegation caveat is misplaced, or a delegation is not signed by the holder before it",
     Code.DEPTH_EXCEEDED: "the token went through more delegations than a max_depth caveat allows",
     Code.REVOKED: "a hop of the token (or the whole grant) was revoked",

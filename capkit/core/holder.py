@@ -29,7 +29,7 @@ from . import b64 as _b64
 from . import ed25519
 from .errors import BadDelegation, KeyringError, MalformedKey, MalformedProof, MalformedToken
 from .invocation import Invocation, invocation_digest
-from .messages import DELEGATION_DOMAIN, PROOF_DOMAIN, delegation_message, proof_message
+from .messages import DELEGATION_DOMAIN, PROOF_DOMAIN, delegation_message, mac_key, proof_message
 from .publickey import PublicKey
 from .secretfile import read_json, write_json
 from .token.token import tail_signature
@@ -63,12 +63,24 @@ class AgentKey:
         """Ed25519 signature of ``message``."""
         return self._signer.sign(message)
 
+    def x25519_private(self) -> bytes:
+        """This key's X25519 form (for sealed boxes and designated-verifier proofs); a secret."""
+        _, secret = crypto_sign_seed_keypair(self._seed())
+        return crypto_sign_ed25519_sk_to_curve25519(secret)
+
+    def mac_key(self, peer: PublicKey, *, agent: bool) -> bytes:
+        """The MAC key of proofs between this key and ``peer`` (``agent``: this key is the agent's);
+        ``MalformedKey`` if ``peer`` has no X25519 form."""
+        key = mac_key(self.x25519_private(), self.public_key, peer, agent_first=agent)
+        if key is None:
+            raise MalformedKey("the verifier's proof key has no X25519 form")
+        return key
+
     def unseal(self, sealed: bytes) -> bytes:
         """Open a NaCl sealed box made for this key's X25519 form (an approval caveat's key, sealed to its
         approver); ``MalformedKey`` if it was not sealed to this key or was altered."""
         try:
-            _, secret = crypto_sign_seed_keypair(self._seed())
-            box = SealedBox(BoxPrivateKey(crypto_sign_ed25519_sk_to_curve25519(secret)))
+            box = SealedBox(BoxPrivateKey(self.x25519_private()))
             return bytes(box.decrypt(sealed))
         except (CryptoError, ValueError, TypeError):
             raise MalformedKey("this was not sealed to this key (or it was altered)") from None

@@ -9,6 +9,8 @@ and 121 bytes of base64url (175 characters).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import hmac
 import math
 import secrets
 import time
@@ -25,11 +27,13 @@ from .token.decode import tail_signature
 from .timefmt import unix_seconds
 
 PROOF_PREFIX = "capkit_proof_"
+#: Version byte of a proof signed with Ed25519, and of a designated-verifier (MAC) proof (§16.6).
 PROOF_VERSION = 1
+MAC_PROOF_VERSION = 2
 NONCE_BYTES = 16
-_PROOF_BYTES = 1 + 32 + 8 + NONCE_BYTES + 64
+_PROOF_BYTES = {PROOF_VERSION: 1 + 32 + 8 + NONCE_BYTES + 64, MAC_PROOF_VERSION: 1 + 32 + 8 + NONCE_BYTES + 32}
 
-__all__ = ["NONCE_BYTES", "PROOF_PREFIX", "Proof"]
+__all__ = ["MAC_PROOF_VERSION", "NONCE_BYTES", "PROOF_PREFIX", "PROOF_VERSION", "Proof"]
 
 
 
@@ -46,16 +50,25 @@ class Proof:
     public_key: PublicKey
     at: int
     nonce: bytes
+    #: The Ed25519 signature (64 bytes), or for a MAC proof the HMAC-SHA256 (32 bytes).
     signature: bytes
+    version: int = PROOF_VERSION
+
+    @property
+    def mode(self) -> str:
+        """``signature`` (evidence anyone can check) or ``mac`` (convinces only its verifier)."""
+        return "mac" if self.version == MAC_PROOF_VERSION else "signature"
 
     @classmethod
     def create(cls, agent_key: Any, token: Any, invocation: Invocation, *, at: "float | Any | None" = None,
-               nonce: bytes | None = None) -> "Proof":
+               nonce: bytes | None = None, mac_key: bytes | None = None) -> "Proof":
         """Sign ``invocation`` (tool, arguments, audience) for ``token`` with the holder's key.
 
         ``token`` is a ``Token`` or its text; only its tail signature is read. ``at`` (Unix
         seconds or an aware datetime, rounded down to the second) defaults to now; ``nonce``
-        to 16 random bytes. Raises ``MalformedProof``, ``MalformedToken`` or ``InvalidInvocation``.
+        to 16 random bytes. With ``mac_key`` (``agent_key.mac_key(verifier_key, agent=True)``,
+        derived once per verifier) the proof is a designated-verifier MAC instead of a
+        signature (§16.6). Raises ``MalformedProof``, ``MalformedToken`` or ``InvalidInvocation``.
         """
         public_key = getattr(agent_key, "public_key", None)
         if not isinstance(public_key, PublicKey) or not callable(getattr(agent_key, "sign", None)):
@@ -65,12 +78,16 @@ class Proof:
         if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
             raise MalformedProof("a proof nonce is 16 bytes")
         message = proof_message(tail_signature(token), invocation_digest(invocation), seconds, nonce)
-        return cls(public_key, seconds, nonce, agent_key.sign(message))
+        if mac_key is None:
+            return cls(public_key, seconds, nonce, agent_key.sign(message))
+        if not isinstance(mac_key, bytes) or len(mac_key) != 32:
+            raise MalformedProof("a MAC proof's key is 32 bytes (AgentKey.mac_key)")
+        return cls(public_key, seconds, nonce, hmac.new(mac_key, message, hashlib.sha256).digest(), MAC_PROOF_VERSION)
 
     def serialize(self) -> str:
-        """``capkit_proof_`` + base64url(version, public key, time, nonce, signature): 175 characters."""
+        """``capkit_proof_`` + base64url(version, public key, time, nonce, signature or MAC)."""
         return PROOF_PREFIX + _b64.encode(
-            bytes((PROOF_VERSION,)) + self.public_key.raw + self.at.to_bytes(8, "big", signed=True)
+            bytes((self.version,)) + self.public_key.raw + self.at.to_bytes(8, "big", signed=True)
             + self.nonce + self.signature)
 
     @classmethod
@@ -84,9 +101,10 @@ class Proof:
             raw = _b64.decode(data[len(PROOF_PREFIX):])
         except ValueError:
             raise MalformedProof("a proof is capkit_proof_ and unpadded base64url") from None
-        if len(raw) != _PROOF_BYTES or raw[0] != PROOF_VERSION:
+        if not raw or _PROOF_BYTES.get(raw[0]) != len(raw):
             raise MalformedProof("a proof has the wrong length or version")
-        return cls(PublicKey(raw[1:33]), int.from_bytes(raw[33:41], "big", signed=True), raw[41:57], raw[57:])
+        return cls(PublicKey(raw[1:33]), int.from_bytes(raw[33:41], "big", signed=True), raw[41:57], raw[57:],
+                   raw[0])
 
     def __repr__(self) -> str:
         return f"Proof(by={self.public_key.fingerprint}, at={self.at})"

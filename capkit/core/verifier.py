@@ -28,6 +28,8 @@ time. Replacing the keyring (``use_keyring``) invalidates every cached chain.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import threading
@@ -67,7 +69,7 @@ from .errors import (
 from .invocation import Invocation, invocation_digest, validate
 from .keys import Keyring
 from .limits import DEFAULT_LIMITS, Limits
-from .messages import proof_message
+from .messages import mac_key, proof_message
 from .proof import Proof
 from .publickey import PublicKey
 from .state import MemoryStore, Store
@@ -187,6 +189,8 @@ class Verifier:
         audit: "AuditSink | Iterable[AuditSink] | None" = None,
         audit_policy: AuditPolicy = AuditPolicy(),
         verifier_id: str | None = None,
+        proof_modes: "Iterable[str]" = ("signature",),
+        proof_key: "Any" = None,
     ) -> None:
         if not isinstance(keyring, Keyring):
             raise CapkitError("Verifier needs a capkit Keyring (Keyring.load(path) or Keyring.generate())")
@@ -201,6 +205,16 @@ class Verifier:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise CapkitError("cache_size must be a positive integer")
         self._locations = _served_locations(keyring, location)
+        modes = frozenset([proof_modes] if isinstance(proof_modes, str) else proof_modes)
+        if not modes or not modes <= {"signature", "mac"}:
+            raise CapkitError('proof_modes is a set of "signature" and "mac"')
+        if "mac" in modes and not callable(getattr(proof_key, "x25519_private", None)):
+            raise CapkitError("accepting MAC proofs needs proof_key: the verifier's AgentKey, whose public key the "
+                              "agents derive their MAC key with")
+        self._proof_modes = modes
+        self._proof_key = proof_key
+        self._proof_x25519 = proof_key.x25519_private() if "mac" in modes else None
+        self._mac_keys: dict[bytes, bytes] = {}
         self._audit = _audit_sinks(audit)
         if not isinstance(audit_policy, AuditPolicy):
             raise CapkitError("audit_policy must be a capkit AuditPolicy")
@@ -253,6 +267,11 @@ class Verifier:
             self._cache.clear()
 
     # ------------------------------------------------------------------ chain
+
+    @property
+    def proof_public_key(self) -> "PublicKey | None":
+        """The key agents derive MAC proofs for this verifier with (publish it), when it accepts them."""
+        return None if self._proof_x25519 is None else self._proof_key.public_key  # type: ignore[union-attr]
 
     def verify_chain(self, token: "Token | str | bytes") -> VerifiedToken:
         """Parse ``token``, verify its HMAC chain and its delegations, without any call.
@@ -710,12 +729,35 @@ class Verifier:
             when = f"{int(-skew)} s old" if skew < 0 else f"dated {int(skew)} s in the future"
             return None, Reason(Code.PROOF_STALE,
                                 f"the proof is {when}; proofs are accepted within {self._proof_window} s")
+        if parsed.mode not in self._proof_modes:
+            accepted = " and ".join(sorted(self._proof_modes))
+            return None, Reason(Code.PROOF_MODE_NOT_ACCEPTED,
+                                f"this verifier accepts {accepted} proofs, not a {parsed.mode} proof")
         trace.digest = digest = invocation_digest(invocation)  # type: ignore[arg-type]
         message = proof_message(verified.signature, digest, parsed.at, parsed.nonce)
-        if not holder.verify(parsed.signature, message):
+        if parsed.mode == "mac":
+            key = self._mac_key(holder)
+            valid = key is not None and hmac.compare_digest(hmac.new(key, message, hashlib.sha256).digest(),
+                                                            parsed.signature)
+        else:
+            valid = holder.verify(parsed.signature, message)
+        if not valid:
             return None, Reason(Code.BAD_PROOF,
                                 "the proof does not match this call (tool, arguments, audience) or this token")
         return parsed, None
+
+    def _mac_key(self, agent: PublicKey) -> bytes | None:
+        """The MAC key shared with ``agent`` (derived once per agent key, then cached)."""
+        key = self._mac_keys.get(agent.raw)
+        if key is None and self._proof_x25519 is not None:
+            key = mac_key(self._proof_x25519, self._proof_key.public_key, agent,  # type: ignore[union-attr]
+                          agent_first=False)
+            if key is not None:
+                with self._lock:
+                    if len(self._mac_keys) >= self._cache_size:
+                        self._mac_keys.pop(next(iter(self._mac_keys)))
+                    self._mac_keys[agent.raw] = key
+        return key
 
 
 class _Trace:

@@ -15,6 +15,8 @@ from typing import Any, Iterator
 import attrs
 
 from ..core.discharge import Discharge
+from ..core.errors import CapkitError
+from ..core.publickey import PublicKey
 from ..core.holder import AgentKey
 from ..core.proof import Proof
 from ..core.invocation import Invocation
@@ -44,6 +46,10 @@ class Credentials:
     audience: str | None = None
     #: Discharges (approvals) bound to the token, sent with every call until replaced.
     discharges: tuple[str, ...] = ()
+    #: The verifier's proof key (``Verifier.proof_public_key``): proofs are then designated-verifier MACs
+    #: (about 2 µs instead of an Ed25519 signature; they convince only that verifier, see SECURITY.md).
+    verifier_key: "PublicKey | str | None" = None
+    _mac_key: "bytes | None" = attrs.field(init=False, repr=False, eq=False, default=None)
     #: The token's text form, computed once.
     token_text: str = attrs.field(init=False, repr=False, eq=False)
     _parsed: Token = attrs.field(init=False, repr=False, eq=False)
@@ -52,6 +58,10 @@ class Credentials:
         parsed = self.token if isinstance(self.token, Token) else Token.parse(self.token)
         object.__setattr__(self, "_parsed", parsed)
         object.__setattr__(self, "token_text", parsed.serialize() if isinstance(self.token, Token) else self.token)
+        if self.verifier_key is not None:
+            if self.key is None:
+                raise CapkitError("MAC proofs need the agent's key: Credentials(token, key, verifier_key=...)")
+            object.__setattr__(self, "_mac_key", self.key.mac_key(PublicKey.parse(self.verifier_key), agent=True))
 
     def __repr__(self) -> str:  # never show the token
         key = "" if self.key is None else f", key={self.key!r}"
@@ -62,7 +72,7 @@ class Credentials:
         if self.key is None:
             return self.token_text, None
         invocation = Invocation(tool, args, self.audience)
-        return self.token_text, Proof.create(self.key, self._parsed, invocation).serialize()
+        return self.token_text, Proof.create(self.key, self._parsed, invocation, mac_key=self._mac_key).serialize()
 
     def approved(self, discharge: "Discharge | str") -> "Credentials":
         """These credentials with ``discharge`` (an approval for one call) bound to the token, to retry with."""
