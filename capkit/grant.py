@@ -23,13 +23,18 @@ fixed order); ``Grant.to_toml`` writes one back. Unknown keys are errors.
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 import sys
 from decimal import Decimal
 from typing import Any, Iterable
 
 import attrs
 
+from .core.caveats.shape import parse_date_text
 from .core.caveats import (
+    ArgsOnly,
+    DateWindow,
     Audience,
     Budget,
     CallLimit,
@@ -61,14 +66,40 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _TOP_KEYS = {"location", "holder", "max_depth", "tools", "expires", "not_before", "audience", "calls", "calls_per",
-             "args", "for"}
-_SCOPE_KEYS = {"args", "calls", "calls_per"}
+             "args", "for", "args_only"}
+_SCOPE_KEYS = {"args", "calls", "calls_per", "args_only"}
 _ARG_KEYS = ("eq", "eq_number", "one_of", "one_of_numbers", "max", "min", "range", "prefix", "path_under", "glob",
-             "email_domain", "url_domain", "host_domain", "budget", "budget_per")
+             "email_domain", "url_domain", "host_domain", "date_window", "date_tz", "budget", "budget_per")
+_OFFSET = re.compile(r"Z|([+-])(\d{2}):(\d{2})", re.ASCII)
+
+
+def _tz_minutes(value: object, where: str) -> int:
+    match = _OFFSET.fullmatch(value) if isinstance(value, str) else None
+    if match is None or (match.group(1) and (int(match.group(2)) > 18 or int(match.group(3)) > 59)):
+        raise GrantError(f"{where} must be a UTC offset such as \"+02:00\" or \"Z\"")
+    if value == "Z":
+        return 0
+    sign = 1 if match.group(1) == "+" else -1
+    return sign * (int(match.group(2)) * 60 + int(match.group(3)))
+
+
+def window_bound(value: object, where: str, tz: int, *, end: bool) -> int:
+    """A date window bound: a date (its first or last second in ``tz``) or an instant with a zone."""
+    if isinstance(value, _dt.datetime):
+        value = value.isoformat()
+    if isinstance(value, _dt.date):
+        value = value.isoformat()
+    if not isinstance(value, str) or (len(value) > 10 and parse_date_text(value, 0) is not None
+                                      and _OFFSET.search(value[10:]) is None):
+        raise GrantError(f"{where}: a bound is a date (2024-05-16) or a time with its zone (2024-05-16T10:00Z)")
+    span = parse_date_text(value, tz)
+    if span is None:
+        raise GrantError(f"{where}: {value!r} is not a date or a time with its zone")
+    return span[1] if end else span[0]
 #: The grant-file key of each address kind of a domain caveat.
 DOMAIN_KEYS = {"email_domain": "email", "url_domain": "url", "host_domain": "host"}
 
-__all__ = ["DOMAIN_KEYS", "Grant", "GrantError", "parse_grant", "render_grant", "render_comment"]
+__all__ = ["DOMAIN_KEYS", "Grant", "GrantError", "parse_grant", "render_comment", "render_grant", "window_bound"]
 
 
 @attrs.frozen
@@ -143,6 +174,17 @@ def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str 
             if "budget" not in table:
                 raise GrantError(f"{at} needs a budget in the same table")
             continue
+        if key == "date_tz":
+            if "date_window" not in table:
+                raise GrantError(f"{at} needs a date_window in the same table")
+            continue
+        if key == "date_window":
+            tz = _tz_minutes(table["date_tz"], f"{where}.date_tz") if "date_tz" in table else 0
+            if not isinstance(value, list) or len(value) != 2:
+                raise GrantError(f"{at} must be [from, until]: dates or times with their zone")
+            out.append(DateWindow(name, window_bound(value[0], at, tz, end=False),
+                                  window_bound(value[1], at, tz, end=True), tz=tz, tool=tool))
+            continue
         if key == "budget":
             window = table.get("budget_per")
             if window is not None and not isinstance(window, (str, int)):
@@ -187,6 +229,12 @@ def _arg_caveats(name: str, table: object, tool: str | None = None, prefix: str 
             kind = {"prefix": Prefix, "path_under": PathUnder, "glob": Glob}[key]
             out.append(kind(name, value, tool=tool))
     return out
+
+
+def _args_only(section: dict, prefix: str, tool: str | None) -> list[Caveat]:
+    if "args_only" not in section:
+        return []
+    return [ArgsOnly(*_strings(section["args_only"], f"{prefix}args_only"), tool=tool)]
 
 
 def _call_limit(section: dict, prefix: str, tool: str | None) -> list[Caveat]:
@@ -241,16 +289,18 @@ def parse_grant(text: str, *, now: int) -> Grant:
             raise GrantError('for must be tables such as [for."bank.transfer".args.amount]')
         for tool, section in scoped.items():
             if not isinstance(section, dict) or not section or set(section) - _SCOPE_KEYS:
-                raise GrantError(f'[for."{tool}"] may hold args, calls and calls_per')
+                raise GrantError(f'[for."{tool}"] may hold args, args_only, calls and calls_per')
             section_args = section.get("args", {})
             if not isinstance(section_args, dict):
                 raise GrantError(f'for."{tool}".args must be tables such as [for."{tool}".args.amount]')
             for name, table in section_args.items():
                 caveats.extend(_arg_caveats(name, table, tool, f'for."{tool}".'))
             caveats.extend(_call_limit(section, f'for."{tool}".', tool))
+            caveats.extend(_args_only(section, f'for."{tool}".', tool))
         if "audience" in doc:
             caveats.append(Audience(*_strings(doc["audience"], "audience")))
         caveats.extend(_call_limit(doc, "", None))
+        caveats.extend(_args_only(doc, "", None))
         if "not_before" in doc:
             caveats.append(NotBefore(_time(doc["not_before"], "not_before", now)))
         if "expires" in doc:
@@ -312,6 +362,16 @@ def _arg_entry(caveat: Caveat) -> tuple[str, object]:
     return caveat.kind, value
 
 
+def _window_entries(caveat: DateWindow) -> list[tuple[str, object]]:
+    zone = _dt.timezone(_dt.timedelta(minutes=caveat.tz))
+    text = lambda t: _dt.datetime.fromtimestamp(t, zone).isoformat().replace("+00:00", "Z")  # noqa: E731
+    entries: list[tuple[str, object]] = [("date_window", [text(caveat.start), text(caveat.end)])]
+    if caveat.tz:
+        sign = "+" if caveat.tz > 0 else "-"
+        entries.append(("date_tz", f"{sign}{abs(caveat.tz) // 60:02d}:{abs(caveat.tz) % 60:02d}"))
+    return entries
+
+
 #: Characters that end a line in TOML, or that an editor may show as a line break.
 _LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 
@@ -362,6 +422,16 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             if "calls" in scope:
                 raise GrantError("a grant file states one call limit per tool scope")
             scope["calls"] = caveat
+        elif isinstance(caveat, ArgsOnly):
+            scope = scopes.setdefault(caveat.tool, {"args": {}})
+            if "args_only" in scope:
+                raise GrantError("a grant file states one args_only per tool scope")
+            scope["args_only"] = caveat
+        elif isinstance(caveat, DateWindow):
+            entry = scopes.setdefault(caveat.tool, {"args": {}})["args"].setdefault(caveat.arg, [])
+            if any(k == "date_window" for k, _ in entry):
+                raise GrantError(f"a grant file states one date_window per argument ({caveat.arg})")
+            entry.extend(_window_entries(caveat))
         elif isinstance(caveat, (Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Budget)):
             entry = scopes.setdefault(caveat.tool, {"args": {}})["args"].setdefault(caveat.arg, [])
             key, value = _arg_entry(caveat)
@@ -389,15 +459,20 @@ def render_grant(grant: Grant, comments: Iterable[str] = ()) -> str:
             out.append(f"calls_per = {_toml_value(limit.window)}")
         return out
 
+    def args_only_lines(caveat: ArgsOnly | None) -> list[str]:
+        return [] if caveat is None else [f"args_only = {_toml_value(list(caveat.names))}"]
+
     lines += calls_lines(scopes.get(None, {}).get("calls"))
+    lines += args_only_lines(scopes.get(None, {}).get("args_only"))
     if not_before:
         lines.append(f"not_before = {_toml_string(format_instant(max(not_before)))}")
     if expires:
         lines.append(f"expires = {_toml_string(format_instant(min(expires)))}")
     for scope, section in scopes.items():
         prefix = "" if scope is None else f"for.{_toml_string(scope)}."
-        if scope is not None and section.get("calls") is not None:
-            lines += ["", f"[for.{_toml_string(scope)}]", *calls_lines(section["calls"])]
+        if scope is not None and (section.get("calls") is not None or section.get("args_only") is not None):
+            lines += ["", f"[for.{_toml_string(scope)}]", *calls_lines(section.get("calls")),
+                      *args_only_lines(section.get("args_only"))]
         for name, entries in section["args"].items():
             lines.append("")
             lines.append(f"[{prefix}args.{name}]")

@@ -21,6 +21,8 @@ from typing import Any
 from capkit import Invocation, Keyring, Verifier, mint
 from capkit.caveats import (
     Approval,
+    ArgsOnly,
+    DateWindow,
     Audience,
     Delegate,
     Holder,
@@ -56,6 +58,15 @@ KEYS = [{"key_id": "k1", "secret": SECRET.hex(), "location": None}]
 #: The intended outcome of every vector, stated independently of the implementation:
 #: the generator refuses to write a vector on which capkit disagrees.
 INTENDED: dict[str, tuple[str, ...]] = {
+    "args-only-allowed": (),
+    "args-only-extra-argument": ("arg_unexpected",),
+    "args-only-other-tool": (),
+    "date-window-date-time": (),
+    "date-window-naive-in-its-zone": (),
+    "date-window-other-day": ("arg_out_of_range",),
+    "date-window-whole-day-must-fit": ("arg_out_of_range",),
+    "date-window-not-a-date": ("arg_invalid",),
+    "date-window-list-element": ("arg_out_of_range",),
     "rent-allowed": (),
     "rent-every-failure": ('tool_not_granted', 'arg_not_allowed', 'arg_out_of_range', 'expired'),
     "rent-other-recipient": ('arg_not_allowed',),
@@ -419,6 +430,26 @@ def build() -> list[dict[str, Any]]:
     many = b.token(*[Tools("x")] * 64)
     b.add("max-caveats", "64 caveats is the limit", many, "x")
     b.add("too-many-caveats", "65 caveats is too many", _appended(many, Tools("x").encode()), "x")
+    shaped = b.token(Tools("mail.send", "cal.create"), ArgsOnly("to", "subject", "body", tool="mail.send"),
+                     DateWindow("start", 1715810400, 1715983199, tz=120, tool="cal.create"))
+    mail = {"to": "a@example.com", "subject": "hi", "body": "text"}
+    b.add("args-only-allowed", "only the named arguments", shaped, "mail.send", mail)
+    b.add("args-only-extra-argument", "an argument the closed list does not name", shaped, "mail.send",
+          {**mail, "bcc": "evil@attacker.example"})
+    b.add("args-only-other-tool", "the closed list is scoped to mail.send", shaped, "cal.create",
+          {"start": "2024-05-16T10:00:00+02:00", "extra": 1})
+    b.add("date-window-date-time", "a time with its zone inside the window", shaped, "cal.create",
+          {"start": "2024-05-17T23:59:59+02:00"})
+    b.add("date-window-naive-in-its-zone", "a time without zone, read at +02:00", shaped, "cal.create",
+          {"start": "2024-05-16 00:00"})
+    b.add("date-window-other-day", "an injected event on another day", shaped, "cal.create",
+          {"start": "2024-05-18T09:00:00+02:00"})
+    b.add("date-window-whole-day-must-fit", "a date alone is its whole day, which must fit", shaped, "cal.create",
+          {"start": "2024-05-18"})
+    b.add("date-window-not-a-date", "text that is not a date is refused", shaped, "cal.create",
+          {"start": "next Friday"})
+    b.add("date-window-list-element", "each element of a list is judged", shaped, "cal.create",
+          {"start": ["2024-05-16", "2024-05-20"]})
     return b.vectors
 
 

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from capkit import Invocation
 from capkit.caveats import (
+    ArgsOnly,
     Audience,
+    DateWindow,
     Domain,
     Eq,
     Expires,
@@ -48,6 +50,11 @@ scoped = st.one_of(
                                                                          max_size=3), scope),
     st.builds(lambda v, t: PathUnder("path", v, tool=t), st.sampled_from(["/srv/docs", "/srv"]), scope),
     st.builds(lambda v, t: Domain("to", v, kind="email", tool=t), st.sampled_from(DOMAINS), scope),
+    st.builds(lambda names, t: ArgsOnly(*names, tool=t),
+              st.lists(st.sampled_from(["amount", "recipient", "path", "to", "when"]), min_size=1, max_size=4), scope),
+    st.builds(lambda day, span, tz, t: DateWindow("when", 1715731200 + day * 86400,
+                                                   1715731200 + (day + span) * 86400 - 1, tz=tz, tool=t),
+              st.integers(0, 3), st.integers(1, 3), st.sampled_from([0, 120, -300]), scope),
 )
 
 caveat = st.one_of(
@@ -71,12 +78,14 @@ caveat = st.one_of(
 arg_value = st.one_of(
     amounts, st.sampled_from(RECIPIENTS + PATHS + ADDRESSES), st.floats(min_value=-5, max_value=2000),
     st.sampled_from(["12.50", "1e3", True, None, "", [], ["alice", "bob"], ["a@example.com"]]),
+    st.sampled_from(["2024-05-15", "2024-05-16 10:00", "2024-05-17T23:59:59+02:00", "2024-05-19T01:00:00Z",
+                     "2024-02-30", ["2024-05-16", "2024-05-18"]]),
 )
 
 invocation = st.builds(
     Invocation,
     st.sampled_from(TOOLS),
-    st.dictionaries(st.sampled_from(["amount", "recipient", "path", "to"]), arg_value, max_size=4),
+    st.dictionaries(st.sampled_from(["amount", "recipient", "path", "to", "when"]), arg_value, max_size=4),
     st.one_of(st.none(), st.sampled_from(AUDIENCES)),
     times,
 )

@@ -277,7 +277,7 @@ def test_every_kind_round_trips_through_its_canonical_bytes(caveat):
 def test_registry_covers_every_kind_once():
     assert sorted(REGISTRY.kinds()) == sorted(
         ["tools", "eq", "one_of", "max", "min", "range", "prefix", "path_under", "glob", "domain",
-         "expires", "not_before", "audience", "holder", "delegate", "max_depth", "budget", "calls", "approval"]
+         "expires", "not_before", "audience", "holder", "delegate", "max_depth", "budget", "calls", "approval", "args_only", "date_window"]
     )
 
 

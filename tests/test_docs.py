@@ -51,7 +51,7 @@ def test_public_api_is_pinned():
     assert sorted(capkit.__all__) == sorted(public)
     assert len(capkit.__all__) <= 30  # the surface grows only on purpose, and stays small
     assert sorted(capkit.caveats.__all__) == sorted([
-        "REGISTRY", "Approval", "ThirdParty", "Audience", "Budget", "Call", "CallLimit", "Caveat", "Delegate", "Domain", "Eq", "Expires", "Failure", "Glob", "Holder",
+        "REGISTRY", "Approval", "ThirdParty", "ArgsOnly", "DateWindow", "Audience", "Budget", "Call", "CallLimit", "Caveat", "Delegate", "Domain", "Eq", "Expires", "Failure", "Glob", "Holder",
         "Max", "MaxDepth", "Min", "NotBefore", "OneOf", "PathUnder", "Prefix", "Range", "Registry", "Tools", "UnknownCaveat",
     ])
     for name in capkit.__all__:

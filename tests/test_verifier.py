@@ -165,7 +165,7 @@ def test_reason_codes_are_stable():
         "expired", "not_yet_valid", "wrong_audience", "internal_error", "bearer_not_allowed", "proof_missing",
         "bad_proof", "wrong_holder", "proof_stale", "proof_replayed", "bad_delegation", "depth_exceeded",
         "revoked", "budget_exceeded", "calls_exceeded", "state_unavailable", "wrong_location",
-        "audit_unavailable", "approval_required", "bad_discharge", "proof_mode_not_accepted",
+        "audit_unavailable", "approval_required", "bad_discharge", "proof_mode_not_accepted", "arg_unexpected",
     }
     from capkit.core.codes import MEANINGS
 

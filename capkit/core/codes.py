@@ -23,6 +23,7 @@ class Code:
     BAD_INVOCATION = "bad_invocation"
     TOOL_NOT_GRANTED = "tool_not_granted"
     ARG_MISSING = "arg_missing"
+    ARG_UNEXPECTED = "arg_unexpected"
     ARG_INVALID = "arg_invalid"
     ARG_NOT_ALLOWED = "arg_not_allowed"
     ARG_OUT_OF_RANGE = "arg_out_of_range"
@@ -62,6 +63,7 @@ MEANINGS: dict[str, str] = {
     Code.UNKNOWN_CAVEAT: "a caveat of a kind this verifier does not know",
     Code.MALFORMED_CAVEAT: "a caveat of a known kind with invalid or non-canonical content",
     Code.BAD_INVOCATION: "the call is not a well-formed invocation",
+    Code.ARG_UNEXPECTED: "the call has an argument the grant's closed argument list (args_only) does not name",
     Code.TOOL_NOT_GRANTED: "the tool matches no granted pattern",
     Code.ARG_MISSING: "a constrained argument is absent",
     Code.ARG_INVALID: "a constrained argument has the wrong type or cannot be read (not a number, not an address)",

@@ -14,6 +14,8 @@ import click
 
 from capkit.caveats import (
     Approval,
+    ArgsOnly,
+    DateWindow,
     Audience,
     Budget,
     CallLimit,
@@ -33,7 +35,8 @@ from capkit.caveats import (
     Range,
     Tools,
 )
-from capkit.grant import Grant, parse_grant
+from capkit.grant import Grant, parse_grant, window_bound
+from capkit.errors import GrantError
 from capkit.suffixes import public_suffix_problem
 from capkit.core.timefmt import parse_instant
 
@@ -77,6 +80,12 @@ _FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                         "(24h) or day, week, month. Example: amount=500/month.")),
     (("--calls",), dict(multiple=True, metavar="N[/WINDOW][@TOOL]",
                         help="At most N allowed calls (per WINDOW; of TOOL only). Example: 20/1h.")),
+    (("--args-only", "args_only"), dict(multiple=True, metavar="NAME,NAME[@TOOL]",
+                                        help="Calls (of TOOL) may name only these arguments; any other denies "
+                                             "(arg_unexpected).")),
+    (("--date-window", "date_windows"), dict(multiple=True, metavar="ARG=FROM..UNTIL",
+                                             help="Argument is a date or date-time text within FROM..UNTIL (dates, "
+                                                  "or times with a zone; values without a zone are read in UTC).")),
     (("--approval", "approvals"), dict(multiple=True, metavar="PUBKEY[@TOOL][:ARG>N]",
                                        help="Calls need the approval of this approver key (capkit approver keygen); "
                                             "@TOOL: only calls of TOOL; :ARG>N: only when ARG is above N. "
@@ -188,6 +197,21 @@ def caveats_from_flags(params: dict[str, Any], *, now: int) -> tuple[str | None,
         if not count.isdigit() or (at and not tool):
             raise InputError(f"--calls expects N, N/WINDOW or N/WINDOW@TOOL, got {item!r}")
         caveats.append(CallLimit(int(count), window or None, tool=tool or None))
+    for item in params["args_only"]:
+        names, at, tool = item.partition("@")
+        if (at and not tool) or not names:
+            raise InputError(f"--args-only expects NAME,NAME[@TOOL], got {item!r}")
+        caveats.append(ArgsOnly(*names.split(","), tool=tool or None))
+    for item in params["date_windows"]:
+        arg, tool, raw = split_scoped(item, "--date-window")
+        start, sep, end = raw.partition("..")
+        if not sep:
+            raise InputError(f"--date-window expects ARG=FROM..UNTIL, got {item!r}")
+        try:
+            caveats.append(DateWindow(arg, window_bound(start, "--date-window", 0, end=False),
+                                      window_bound(end, "--date-window", 0, end=True), tool=tool))
+        except GrantError as exc:
+            raise InputError(exc.message) from None
     for item in params["approvals"]:
         caveats.append(_approval(item))
     if params["not_before"] is not None:

@@ -11,10 +11,11 @@ from .base import Call, Caveat, Failure, Registry, UnknownCaveat, Work
 from .delegation import Delegate, Holder, MaxDepth
 from .limits import Budget, CallLimit
 from .scope import Audience, Expires, NotBefore, Tools
+from .shape import ArgsOnly, DateWindow
 from .thirdparty import Approval, Approved, Once, ThirdParty
 
 _FIRST_PARTY = (Tools, Eq, OneOf, Max, Min, Range, Prefix, PathUnder, Glob, Domain, Expires, NotBefore, Audience,
-                Holder, Delegate, MaxDepth, Budget, CallLimit)
+                Holder, Delegate, MaxDepth, Budget, CallLimit, ArgsOnly, DateWindow)
 REGISTRY = Registry(_FIRST_PARTY + (Approval,), third_party=ThirdParty)
 #: What a discharge may carry: every first-party kind, and the terms of an approval.
 DISCHARGE_REGISTRY = Registry(_FIRST_PARTY + (Approved, Once))
@@ -22,11 +23,13 @@ DISCHARGE_REGISTRY = Registry(_FIRST_PARTY + (Approved, Once))
 __all__ = [
     "REGISTRY",
     "Approval",
+    "ArgsOnly",
     "Audience",
     "Budget",
     "Call",
     "CallLimit",
     "Caveat",
+    "DateWindow",
     "Delegate",
     "Domain",
     "Eq",
