@@ -301,7 +301,8 @@ def test_suggest_argument_kinds(values, expected):
     (["a@x.com", "b@y.com"], "com, a public suffix", OneOf("p", ["a@x.com", "b@y.com"], tool="t")),
     ([f"id-{i}" for i in range(11)], "11 distinct values (more than 10)", None),
     (["free text one", "free text two"], "free text (2 distinct values in 2 calls)", None),
-    ([[1], [2]], "list values", None),
+    ([[1], [2]], "a list of int values", None),
+    ([["a"], []], "empty list", None),
     ([True, False], "takes both true and false", None),
     ([1, "1"], "int/str values", None),
 ])
@@ -415,7 +416,7 @@ def test_importers_refuse_malformed_logs(kind, text, fragment):
 
 def test_the_scenario_suites_give_the_figures_in_the_readme():
     found = find_suites(ROOT / "examples/scenarios")
-    assert [p.name for p in found] == ["banking", "email_calendar", "files", "travel"]
+    assert [p.name for p in found] == ["banking", "calendar", "email_calendar", "files", "messaging", "travel"]
     figures = {}
     for directory in found:
         suite = load_suite(directory)
@@ -425,8 +426,8 @@ def test_the_scenario_suites_give_the_figures_in_the_readme():
         # every attack is a realistic exceedance (or, labelled as such, a misuse inside the grant)
         assert all(c.note for c in suite.calls if c.label == "attack")
     got = {name: (f.calls, f.denied, f.benign_allowed, f.benign, f.attack_denied, f.attack) for name, f in figures.items()}
-    assert got == {"banking": (13, 7, 6, 6, 7, 7), "email_calendar": (15, 6, 8, 8, 6, 7),
-                   "files": (17, 9, 8, 9, 8, 8), "travel": (16, 8, 8, 8, 8, 8)}
+    assert got == {"banking": (13, 7, 6, 6, 7, 7), "calendar": (14, 8, 6, 6, 8, 8), "email_calendar": (15, 6, 8, 8, 6, 7),
+                   "files": (17, 9, 8, 9, 8, 8), "messaging": (19, 8, 11, 11, 8, 8), "travel": (16, 8, 8, 8, 8, 8)}
 
 
 class _Collector(HTMLParser):
@@ -465,3 +466,42 @@ def test_html_report_for_several_suites_has_a_summary():
     b = evaluate(rent_grant(), [TraceCall("bank.close", {}, label="attack")], at=T0)
     page = render_html([("a", a), ("b", b)])
     assert "Summary" in page and "all suites" in page
+
+
+# ---------------------------------------------------------------- schema-aware suggest (issue 17)
+
+
+def test_suggest_uses_the_tools_schema_and_names():
+    from capkit.alignment.schemas import load_tool_schemas
+    from capkit.caveats import ArgsOnly, DateWindow
+
+    schemas = load_tool_schemas({"tools": [{"name": "mail.send", "inputSchema": {
+        "type": "object", "required": ["to"],
+        "properties": {"to": {"type": "array", "items": {"type": "string", "format": "email"}},
+                       "cc": {"type": "array", "items": {"type": "string"}}, "subject": {"type": "string"},
+                       "body": {"type": "string"}, "when": {"type": "string", "format": "date-time"}}}}]})
+    calls = [TraceCall("mail.send", {"to": ["ann@corp.example", "bo@corp.example"], "subject": "Feedback",
+                                      "body": "<summary>", "when": "2024-05-16 10:00"}, episode="e1"),
+             TraceCall("mail.send", {"to": ["cy@corp.example"], "subject": "Scores", "body": "x",
+                                      "when": "2024-05-16T15:30:00Z"}, episode="e1")]
+    suggestion = suggest_grant(calls, tools=schemas)
+    caveats = suggestion.grant.caveats
+    assert Domain("to", "corp.example", kind="email", tool="mail.send") in caveats  # a list, element-wise
+    window = next(c for c in caveats if isinstance(c, DateWindow))
+    assert (window.start, window.end) == (1715817600, 1715817600 + 86399)  # the whole day, UTC
+    assert ArgsOnly("body", "subject", "to", "when", tool="mail.send") in caveats
+    assert not [c for c in caveats if getattr(c, "arg", None) in ("subject", "body")]  # free text by name
+    assert any("closed the optional arguments no benign call used: cc" in n for n in suggestion.notes)
+    assert any("subject: left out: free text by its name" in n for n in suggestion.notes)
+
+
+def test_openai_tool_definitions_are_read_in_both_forms():
+    from capkit.alignment.schemas import load_tool_schemas
+    from capkit.core.errors import TraceError
+
+    chat = [{"type": "function", "function": {"name": "book", "parameters": {"properties": {"hotel": {}}}}}]
+    responses = [{"type": "function", "name": "book", "parameters": {"properties": {"hotel": {}}}}]
+    assert load_tool_schemas(chat) == load_tool_schemas(responses) == {"book": {"properties": {"hotel": {}}}}
+    for bad in ({}, [{"name": 3}], "x", []):
+        with pytest.raises(TraceError):
+            load_tool_schemas(bad)

@@ -38,16 +38,33 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from ..core.caveats import Audience, Budget, CallLimit, Caveat, Domain, Eq, Max, Min, OneOf, PathUnder, Tools
+from ..core.caveats import (
+    ArgsOnly,
+    Audience,
+    Budget,
+    CallLimit,
+    Caveat,
+    DateWindow,
+    Domain,
+    Eq,
+    Max,
+    Min,
+    OneOf,
+    PathUnder,
+    Tools,
+)
+from ..core.caveats.shape import parse_date_text
 from ..core.caveats.amounts import AmountError, parse_amount
 from ..core.caveats.matching import MatchError, host_of, split_path
 from ..core.errors import InvalidCaveat
 from ..grant import Grant, parse_grant, render_grant
 from ..suffixes import is_public_suffix
 from .replay import EvaluationGrant, evaluate
+from .schemas import is_free_text, property_of, required_of
 from .trace import TraceCall, TraceError
 
 MAX_IDENTIFIER_CHARS = 64
+_DAY = 86400
 
 
 @attrs.frozen
@@ -150,10 +167,31 @@ class _Builder:
             if total > 0:
                 self.add(lambda: Budget(arg, widen(total), tool=tool), f"{tool} {arg} budget")
 
-    def texts(self, tool: str, arg: str, values: list[str]) -> None:
+    def dates(self, tool: str, arg: str, values: list[str]) -> bool:
+        """A date window of whole days (UTC) around the observed dates; False if they are not all dates."""
+        spans = [parse_date_text(v, 0) for v in values]
+        if not values or any(span is None for span in spans):
+            return False
+        first = min(span[0] for span in spans) // _DAY * _DAY  # type: ignore[index]
+        last = (max(span[1] for span in spans) // _DAY + 1) * _DAY - 1  # type: ignore[index]
+        pad = math.floor((last + 1 - first) / _DAY * float(self.slack)) * _DAY
+        self.add(lambda: DateWindow(arg, first - pad, last + pad, tool=tool), f"{tool} {arg}")
+        return True
+
+    def texts(self, tool: str, arg: str, values: list[str], prop: dict[str, Any] | None = None) -> None:
         distinct = sorted(set(values))
         what = f"{tool} {arg}"
+        fmt = (prop or {}).get("format")
+        if fmt in ("date", "date-time") or (fmt is None and all(parse_date_text(v, 0) for v in values)):
+            if self.dates(tool, arg, values):
+                return
+            if fmt is not None:
+                self.notes.append(f"{what}: left out: the schema says {fmt}, but not every value is one")
+                return
         kinds = {_address_kind(v) for v in values}
+        if fmt == "email" and kinds != {"email"} or fmt == "uri" and kinds != {"url"}:
+            self.notes.append(f"{what}: left out: the schema says {fmt}, but not every value is one")
+            return
         if len(kinds) > 1 and None not in kinds:
             self.notes.append(f"{what}: left out: the values mix email addresses and URLs; a domain caveat "
                               "states one kind")
@@ -188,11 +226,18 @@ class _Builder:
             self.notes.append(f"{what}: left out: {len(distinct)} distinct values (more than {self.max_choices}); "
                               "it varies freely")
 
-    def argument(self, tool: str, arg: str, calls: list[TraceCall]) -> None:
+    def argument(self, tool: str, arg: str, calls: list[TraceCall], prop: dict[str, Any] | None = None) -> None:
+        if is_free_text(arg, prop):
+            self.notes.append(f"{tool} {arg}: left out: free text by its name (however short a value); a caveat "
+                              "cannot bound what text means, and a reworded run would be denied")
+            return
         if any(arg not in c.args for c in calls):
             self.notes.append(f"{tool} {arg}: left out: absent from some calls (a caveat on it would deny them)")
             return
         values = [c.args[arg] for c in calls]
+        if values and all(isinstance(v, list) for v in values):
+            self.lists(tool, arg, values, prop)
+            return
         if all(isinstance(v, bool) for v in values):
             if len(set(values)) == 1:
                 self.add(lambda: Eq(arg, values[0], tool=tool), f"{tool} {arg}")
@@ -204,11 +249,27 @@ class _Builder:
                 per_episode[c.episode].append(c.args[arg])
             self.numbers(tool, arg, values, list(per_episode.values()))
         elif all(isinstance(v, str) for v in values):
-            self.texts(tool, arg, values)
+            self.texts(tool, arg, values, prop)
         else:
             kinds = sorted({type(v).__name__ for v in values})
             self.notes.append(f"{tool} {arg}: left out: {'/'.join(kinds)} values; caveats constrain scalar "
                               "text, numbers and booleans")
+
+
+    def lists(self, tool: str, arg: str, values: list[list[Any]], prop: dict[str, Any] | None) -> None:
+        """Arrays: element by element, as the text kinds check them (identifiers, addresses, paths, dates)."""
+        what = f"{tool} {arg}"
+        if any(not v for v in values):
+            self.notes.append(f"{what}: left out: some calls send an empty list (a caveat on it would deny them)")
+            return
+        elements = [e for v in values for e in v]
+        if all(isinstance(e, str) for e in elements):
+            items = (prop or {}).get("items")
+            self.texts(tool, arg, elements, dict(items) if isinstance(items, dict) else None)
+            return
+        kinds = sorted({type(e).__name__ for e in elements})
+        self.notes.append(f"{what}: left out: a list of {'/'.join(kinds)} values; caveats check lists of text "
+                          "element by element, not objects or numbers")
 
 
 def _check_against_trace(grant: Grant, calls: Sequence[TraceCall], at: float) -> list[tuple[int, str]]:
@@ -223,12 +284,13 @@ def _check_against_trace(grant: Grant, calls: Sequence[TraceCall], at: float) ->
 
 
 def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, location: str | None = None,
-                  max_choices: int = 10, at: float = 0) -> Suggestion:
+                  max_choices: int = 10, at: float = 0, tools: "dict[str, Any] | None" = None) -> Suggestion:
     """The tightest grant admitting every call of ``calls`` (see the module docstring).
 
-    ``slack_percent`` widens amounts, budgets and call limits; ``at`` is the
-    time calls without one are checked at. Raises ``TraceError`` for an empty
-    trace or tool names a grant cannot state.
+    ``slack_percent`` widens amounts, budgets, call limits and date windows; ``at`` is
+    the time calls without one are checked at; ``tools`` maps tool names to their
+    argument schemas (``schemas.load_tool_schemas``), which say what each argument is.
+    Raises ``TraceError`` for an empty trace or tool names a grant cannot state.
     """
     if not calls:
         raise TraceError("the trace has no calls to learn a grant from")
@@ -253,8 +315,17 @@ def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, locat
             counts[call.episode] += 1
         most = max(counts.values())
         builder.add(lambda: CallLimit(most + math.floor(most * slack), tool=tool), f"{tool} calls")
-        for arg in sorted({name for call in tool_calls for name in call.args}):
-            builder.argument(tool, arg, tool_calls)
+        schema = (tools or {}).get(tool)
+        used = sorted({name for call in tool_calls for name in call.args})
+        for arg in used:
+            builder.argument(tool, arg, tool_calls, property_of(schema, arg))
+        allowed = sorted(set(used) | set(required_of(schema)))
+        if allowed:
+            builder.add(lambda: ArgsOnly(*allowed, tool=tool), f"{tool} argument list")
+            declared = schema.get("properties") if isinstance(schema, dict) else None
+            closed = sorted(set(declared or ()) - set(allowed))
+            builder.notes.append(f"{tool}: only the arguments {', '.join(allowed)}" + (
+                f"; closed the optional arguments no benign call used: {', '.join(closed)}" if closed else ""))
     grant = Grant(location, tuple(builder.caveats))
     for _ in range(len(builder.caveats)):
         denials = _check_against_trace(grant, calls, at)

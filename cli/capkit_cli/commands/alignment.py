@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import contextlib
 import sys
 import time
@@ -18,6 +20,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from capkit import Token, Verifier
+from capkit.alignment.schemas import load_tool_schemas
 from capkit.alignment import (
     FORMATS,
     Evaluation,
@@ -212,31 +215,43 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
 @click.option("--location", help="The grant's location (the service family it is for).")
 @click.option("--max-choices", default=10, show_default=True, type=click.IntRange(1, 100),
               help="At most this many distinct values become a one_of list; more are left out.")
+@click.option("--tools", "tools_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The tools' schemas (an MCP tools/list result, or OpenAI tool definitions): what each "
+                   "argument is (types, formats such as email or date-time, required arguments).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the grant file here instead of stdout.")
 @reports_errors
 def suggest_command(trace_path: Path, slack: float, location: str | None, max_choices: int,
-                    out_path: Path | None) -> None:
+                    tools_path: Path | None, out_path: Path | None) -> None:
     """The tightest grant (a grant.toml) that admits every call of a benign trace.
 
     Tools: exactly those called. Per tool: a call limit (the most calls one
     episode made); numbers get max, min 0 and a cumulative budget; email
     addresses and URLs a domain; paths the deepest common directory;
-    identifiers eq or one_of; free text and freely varying arguments are left
-    out, and comments in the file say which and why. The suggestion is
-    checked by replaying the trace through the verifier.
+    identifiers eq or one_of; dates a window of whole days; lists element by
+    element; and each tool a closed list of the arguments its calls used. Free
+    text (by its name: body, subject, message, ...) and freely varying arguments
+    are left out, and comments in the file say which and why. With --tools the
+    tools' own schemas say what each argument is. The suggestion is checked by
+    replaying the trace through the verifier.
 
     \b
     Example (two commands from agent logs to a report):
-      capkit suggest --trace benign.jsonl --slack 10 --location bank > grant.toml
+      capkit suggest --trace benign.jsonl --tools tools.json --slack 10 --location bank > grant.toml
       capkit eval --grant grant.toml --trace other-run.jsonl
     """
     calls = read_trace(_read_text(trace_path, "trace"), source=str(trace_path))
     benign = tuple(c for c in calls if c.label != "attack")
     if len(benign) != len(calls):
         click.echo(f"note: {len(calls) - len(benign)} calls labelled attack were ignored", err=True)
+    tools = None
+    if tools_path is not None:
+        try:
+            tools = load_tool_schemas(json.loads(_read_text(tools_path, "tools file")))
+        except ValueError:
+            raise InputError(f"{tools_path} is not JSON") from None
     suggestion = suggest_grant(benign, slack_percent=slack, location=location, max_choices=max_choices,
-                               at=int(time.time()))
+                               at=int(time.time()), tools=tools)
     text = suggestion.to_toml()
     if out_path is not None:
         _write_text(out_path, text, "the grant file")
