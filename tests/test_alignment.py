@@ -19,6 +19,7 @@ from capkit.alignment import (
     evaluate,
     find_suites,
     import_log,
+    import_tool_schemas,
     load_suite,
     read_trace,
     render_html,
@@ -411,6 +412,41 @@ def test_importers_refuse_malformed_logs(kind, text, fragment):
         import_log(kind, text)
 
 
+def _listing(*tools):
+    return {"jsonrpc": "2.0", "id": 2, "result": {"tools": [
+        {"name": name, "inputSchema": {"type": "object", "properties": props}} for name, props in tools]}}
+
+
+def test_tool_schemas_come_from_the_logs_that_hold_them():
+    page1 = _listing(("mail.send", {"to": {"type": "string", "format": "email"}}))
+    page2 = _listing(("mail.read", {"id": {"type": "string"}}))
+    mcp = "\n".join(json.dumps(m) for m in (
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, page1, page2, page1,  # pages merge, repeats are one
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "mail.read", "arguments": {"id": "7"}}}))
+    assert import_tool_schemas("mcp", mcp) == {
+        "mail.send": {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}},
+        "mail.read": {"type": "object", "properties": {"id": {"type": "string"}}}}
+    chat_request = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                    "tools": [{"type": "function", "function": {"name": "book", "parameters": {"properties": {"n": {}}}}}]}
+    assert import_tool_schemas("openai-chat", json.dumps(chat_request)) == {"book": {"properties": {"n": {}}}}
+    response = {"created_at": 1796115600, "output": [], "tools": [
+        {"type": "web_search"},  # a built-in tool has no argument schema of its own: skipped
+        {"type": "function", "name": "book", "parameters": {"properties": {"n": {}}}}]}
+    assert import_tool_schemas("openai-responses", json.dumps(response)) == {"book": {"properties": {"n": {}}}}
+    assert import_tool_schemas("mcp", data("mcp_session.jsonl")) == {}  # no tools/list response logged
+
+
+def test_a_tool_defined_twice_differently_is_refused():
+    first = _listing(("mail.send", {"to": {"type": "string", "format": "email"}}))
+    second = _listing(("mail.send", {"to": {"type": "string"}}))  # a server changed the schema mid-log
+    with pytest.raises(TraceError, match="defined again with another schema \\(first at log line 1\\)"):
+        import_tool_schemas("mcp", json.dumps(first) + "\n" + json.dumps(second))
+    with pytest.raises(TraceError, match="^log: a tool definition has no name"):
+        import_tool_schemas("mcp", json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"x": 1}]}}) + "\n")
+    with pytest.raises(TraceError, match="unknown log format"):
+        import_tool_schemas("fax", "{}")
+
+
 # ------------------------------------------------------------------ suites and the report
 
 
@@ -493,6 +529,33 @@ def test_suggest_uses_the_tools_schema_and_names():
     assert not [c for c in caveats if getattr(c, "arg", None) in ("subject", "body")]  # free text by name
     assert any("closed the optional arguments no benign call used: cc" in n for n in suggestion.notes)
     assert any("subject: left out: free text by its name" in n for n in suggestion.notes)
+
+
+def test_suggest_uses_enum_bounds_and_descriptions_from_the_schema():
+    from capkit.alignment.schemas import load_tool_schemas
+
+    schemas = load_tool_schemas([{"type": "function", "function": {"name": "ride.book", "parameters": {
+        "type": "object", "properties": {
+            "class": {"type": "string", "enum": ["Economy Plus", "Business", "First"]},
+            "subject": {"type": "string", "enum": ["airport", "station"]},  # a closed set, whatever its name
+            "seats": {"type": "integer", "minimum": 1, "maximum": 4},
+            "fare": {"type": "number", "minimum": 0, "maximum": 1000},
+            "driver_hints": {"type": "string", "description": "Free-form hints for the driver"}}}}}])
+    calls = [TraceCall("ride.book", {"class": "Economy Plus", "subject": "airport", "seats": 4, "fare": 990,
+                                      "driver_hints": "gate"}, episode="e1"),
+             TraceCall("ride.book", {"class": "Economy Plus", "subject": "airport", "seats": 3, "fare": 40,
+                                      "driver_hints": "b"}, episode="e2")]
+    suggestion = suggest_grant(calls, slack_percent=50, tools=schemas)
+    caveats = suggestion.grant.caveats
+    assert Eq("class", "Economy Plus", tool="ride.book") in caveats  # spaces, but one of the schema's values
+    assert Eq("subject", "airport", tool="ride.book") in caveats
+    assert Max("seats", 4, tool="ride.book") in caveats and Min("seats", 1, tool="ride.book") in caveats
+    assert Max("fare", 1000, tool="ride.book") in caveats  # 990 + 50% capped at the schema's maximum
+    assert not [c for c in caveats if getattr(c, "arg", None) == "driver_hints"]
+    assert any("driver_hints: left out: free text" in n for n in suggestion.notes)
+    # the same calls without schemas: the values decide, as before
+    plain = suggest_grant(calls, slack_percent=50).grant.caveats
+    assert Max("seats", 6, tool="ride.book") in plain and Min("seats", 0, tool="ride.book") in plain
 
 
 def test_openai_tool_definitions_are_read_in_both_forms():

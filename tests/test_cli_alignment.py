@@ -157,6 +157,35 @@ def test_trace_import_writes_a_trace_eval_reads(runner, tmp_path):
     assert [c["allowed"] for c in json.loads(evaluated.output)["suites"]["t"]["calls"]] == [True, True, False]
 
 
+def test_trace_import_keeps_the_logs_tool_schemas_for_suggest(runner, tmp_path):
+    schema = {"type": "object", "required": ["to"], "properties": {
+        "to": {"type": "string", "format": "email"}, "subject": {"type": "string"}, "cc": {"type": "string"}}}
+    log = tmp_path / "mcp.log"
+    log.write_text("\n".join(json.dumps(m) for m in (
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "mail.send", "inputSchema": schema}]}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "mail.send", "arguments": {"to": "kim@corp.example", "subject": "Q3"}}})) + "\n")
+    result = run(runner, "trace", "import", "mcp", str(log), "--label", "benign", "--out", "t.jsonl",
+                 "--tools-out", "tools.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "tools.json").read_text()) == {"tools": [{"name": "mail.send", "inputSchema": schema}]}
+    suggested = run(runner, "suggest", "--trace", "t.jsonl", "--tools", "tools.json")
+    assert suggested.exit_code == 0, suggested.output
+    assert 'args_only = ["subject", "to"]' in suggested.output  # cc, never used, is closed
+    assert 'eq = "Q3"' not in suggested.output  # free text by its schema and name, however short
+    # without --tools-out the trace is still written, with a note that the schemas exist
+    hinted = run(runner, "trace", "import", "mcp", str(log))
+    assert hinted.exit_code == 0 and "--tools-out FILE keeps their schemas" in hinted.output
+
+
+def test_trace_import_tools_out_without_definitions_writes_nothing(runner, tmp_path):
+    result = run(runner, "trace", "import", "mcp", str(DATA / "mcp_session.jsonl"), "--out", "t.jsonl",
+                 "--tools-out", "tools.json")
+    assert result.exit_code == 2 and "holds no tool definitions" in result.output
+    assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "tools.json").exists()
+
+
 def test_inspect_shows_markup_in_a_token_as_text(runner):
     assert run(runner, "keys", "init").exit_code == 0
     token = run(runner, "mint", "--location", "ba[/z]nk", "--tool", "bank.x", "--one-of", "recipient=x[/x]",

@@ -17,6 +17,12 @@ and returns the tool calls in order. What they accept:
   message as ``{"timestamp": ..., "message": {...}}`` (how proxies log).
   Credentials under ``params._meta`` are never copied into the trace.
 
+``import_tool_schemas`` reads the tool definitions the same logs hold, for
+``suggest --tools``: an MCP ``tools/list`` response (``result.tools``), a
+Chat Completions or Responses request's ``tools`` (a Responses response
+echoes them too). A tool defined twice with different schemas is an error:
+which one the agent saw cannot be told.
+
 Anything malformed is a ``TraceError`` naming where it is; nothing is guessed.
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+from .schemas import load_tool_schemas
 from .trace import TraceCall, TraceError, _time, strict_json
 
 FORMATS = ("openai-chat", "openai-responses", "mcp")
@@ -182,3 +189,47 @@ def import_log(kind: str, text: str, *, source: str = "log") -> tuple[TraceCall,
     for where, doc, many in _documents(text, source):
         calls.extend(reader(doc, where, many))
     return tuple(calls)
+
+
+# --------------------------------------------------------------- tool schemas
+
+
+def _schema_documents(kind: str, doc: Any, where: str) -> Iterator[Any]:
+    """The tool-definition documents (what ``load_tool_schemas`` reads) one log document holds."""
+    if kind == "mcp":
+        for message, _ in _mcp_messages(doc, where):
+            result = message.get("result")
+            if isinstance(result, dict) and isinstance(result.get("tools"), list):
+                yield result["tools"]
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("tools"), list) and doc["tools"]:
+        # Chat Completions and Responses requests; a Responses response echoes its tools.
+        yield [t for t in doc["tools"] if not isinstance(t, dict) or t.get("type", "function") == "function"]
+
+
+def import_tool_schemas(kind: str, text: str, *, source: str = "log") -> dict[str, Any]:
+    """``{tool: argument schema}`` from the tool definitions log ``text`` holds (empty if none).
+
+    Pages of one listing (MCP ``nextCursor``) and repeated identical
+    definitions merge; the same tool defined with two different schemas is a
+    ``TraceError``.
+    """
+    if kind not in _READERS:
+        raise TraceError(f"unknown log format {kind!r}; known: {', '.join(FORMATS)}")
+    schemas: dict[str, Any] = {}
+    first_seen: dict[str, str] = {}
+    for where, doc, _many in _documents(text, source):
+        for definitions in _schema_documents(kind, doc, where):
+            if not definitions:
+                continue
+            try:
+                found = load_tool_schemas(definitions)
+            except TraceError as exc:
+                raise TraceError(f"{where}: {exc.message}") from None
+            for name, schema in found.items():
+                if name in schemas and schemas[name] != schema:
+                    raise TraceError(f"{where}: tool {name[:80]!r} is defined again with another schema "
+                                     f"(first at {first_seen[name]}); which one the agent saw cannot be told")
+                schemas.setdefault(name, schema)
+                first_seen.setdefault(name, where)
+    return schemas

@@ -9,11 +9,12 @@ and the Responses API form ``[{"type": "function", "name", "parameters"}]``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from ..core.errors import TraceError
 
-__all__ = ["FREE_TEXT_NAMES", "is_free_text", "load_tool_schemas", "property_of"]
+__all__ = ["FREE_TEXT_NAMES", "enum_of", "is_free_text", "load_tool_schemas", "number_bounds", "property_of", "required_of"]
 
 #: Argument names that hold free text whatever a value looks like (a summary may be one word).
 FREE_TEXT_NAMES = frozenset({
@@ -22,13 +23,21 @@ FREE_TEXT_NAMES = frozenset({
 })
 
 
+#: Phrases in an argument's description that say it is prose ("Free-form notes for the driver").
+_FREE_TEXT_WORDS = re.compile(r"\b(free[- ]?(form|text)|human[- ]readable|natural language|markdown|plain text)\b",
+                              re.IGNORECASE)
+
+
 def is_free_text(name: str, prop: Mapping[str, Any] | None = None) -> bool:
     """True if argument ``name`` (with its schema ``prop``) is free text: a caveat cannot bound what it means."""
+    if prop and (isinstance(prop.get("enum"), list) or "const" in prop):
+        return False  # a closed set of values is an identifier whatever its name or description says
     base = name.lower().replace("-", "_")
     if base in FREE_TEXT_NAMES or any(base.endswith("_" + word) for word in ("body", "message", "text", "notes",
                                                                             "description", "summary", "content")):
         return True
-    return False
+    description = prop.get("description") if prop else None
+    return isinstance(description, str) and _FREE_TEXT_WORDS.search(description) is not None
 
 
 def _entries(doc: Any) -> list[Any]:
@@ -83,3 +92,22 @@ def required_of(schema: Mapping[str, Any] | None) -> list[str]:
     """The argument names a tool's schema marks required."""
     required = schema.get("required") if isinstance(schema, Mapping) else None
     return [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+
+
+def enum_of(prop: Mapping[str, Any] | None) -> list[Any] | None:
+    """The values an argument's schema allows (``enum``, or ``const`` as a one-value enum), or None."""
+    if not prop:
+        return None
+    if isinstance(prop.get("enum"), list):
+        return list(prop["enum"])
+    if "const" in prop:
+        return [prop["const"]]
+    return None
+
+
+def number_bounds(prop: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """(minimum, maximum) a number argument's schema states (inclusive forms only), each None if absent."""
+    def bound(key: str) -> Any:
+        value = (prop or {}).get(key)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return bound("minimum"), bound("maximum")

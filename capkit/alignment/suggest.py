@@ -60,7 +60,7 @@ from ..core.errors import InvalidCaveat
 from ..grant import Grant, parse_grant, render_grant
 from ..suffixes import is_public_suffix
 from .replay import EvaluationGrant, evaluate
-from .schemas import is_free_text, property_of, required_of
+from .schemas import enum_of, is_free_text, number_bounds, property_of, required_of
 from .trace import TraceCall, TraceError
 
 MAX_IDENTIFIER_CHARS = 64
@@ -150,7 +150,8 @@ class _Builder:
             message = exc.message if isinstance(exc, InvalidCaveat) else str(exc)
             self.notes.append(f"{what}: left out, capkit cannot state it ({message})")
 
-    def numbers(self, tool: str, arg: str, values: list[Any], per_episode: list[list[Any]]) -> None:
+    def numbers(self, tool: str, arg: str, values: list[Any], per_episode: list[list[Any]],
+                prop: dict[str, Any] | None = None) -> None:
         try:
             amounts = [parse_amount(v) for v in values]
         except AmountError:
@@ -160,9 +161,14 @@ class _Builder:
         widen = (lambda v: _widen(v, self.slack).to_integral_value(ROUND_FLOOR)) if whole else (
             lambda v: _widen(v, self.slack))
         top = max(amounts)
-        self.add(lambda: Max(arg, widen(top), tool=tool), f"{tool} {arg} max")
+        low, high = (None if b is None else parse_amount(b) for b in number_bounds(prop))
+        ceiling = widen(top)
+        if high is not None and top <= high < ceiling:  # the slack never goes past what the tool accepts
+            ceiling = high
+        self.add(lambda: Max(arg, ceiling, tool=tool), f"{tool} {arg} max")
         if min(amounts) >= 0:
-            self.add(lambda: Min(arg, 0, tool=tool), f"{tool} {arg} min")
+            floor = low if low is not None and 0 < low <= min(amounts) else Decimal(0)
+            self.add(lambda: Min(arg, floor, tool=tool), f"{tool} {arg} min")
             total = max(sum((parse_amount(v) for v in episode), Decimal(0)) for episode in per_episode)
             if total > 0:
                 self.add(lambda: Budget(arg, widen(total), tool=tool), f"{tool} {arg} budget")
@@ -213,7 +219,9 @@ class _Builder:
                 self.add(lambda: PathUnder(arg, directory, tool=tool), what)
                 return
             self.notes.append(f"{what}: the paths share no directory below the root")
-        identifiers = all(len(v) <= MAX_IDENTIFIER_CHARS and not any(c.isspace() for c in v) for v in values)
+        enum = enum_of(prop)
+        listed = enum is not None and all(v in enum for v in values)  # the schema's closed set: identifiers
+        identifiers = listed or all(len(v) <= MAX_IDENTIFIER_CHARS and not any(c.isspace() for c in v) for v in values)
         repeated = len(distinct) < len(values) and all(len(v) <= MAX_IDENTIFIER_CHARS for v in values)
         if not identifiers and not repeated:
             self.notes.append(f"{what}: left out: free text ({_count(len(distinct), 'distinct value')} in "
@@ -247,7 +255,7 @@ class _Builder:
             per_episode: dict[Any, list[Any]] = defaultdict(list)
             for c in calls:
                 per_episode[c.episode].append(c.args[arg])
-            self.numbers(tool, arg, values, list(per_episode.values()))
+            self.numbers(tool, arg, values, list(per_episode.values()), prop)
         elif all(isinstance(v, str) for v in values):
             self.texts(tool, arg, values, prop)
         else:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -12,15 +11,11 @@ from typing import Callable, Iterator
 
 import attrs
 import click
-
-from capkit.core.verifier import EVERY_LOCATION
 from rich.console import Console
-from ..io import escape
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from capkit import Token, Verifier
-from capkit.alignment.schemas import load_tool_schemas
 from capkit.alignment import (
     FORMATS,
     Evaluation,
@@ -31,7 +26,9 @@ from capkit.alignment import (
     evaluate,
     find_suites,
     import_log,
+    import_tool_schemas,
     load_suite,
+    load_tool_schemas,
     read_trace,
     render_html,
     suggest_grant,
@@ -39,10 +36,11 @@ from capkit.alignment import (
 )
 from capkit.alignment.report import percent
 from capkit.core.timefmt import format_instant, parse_instant
+from capkit.core.verifier import EVERY_LOCATION
 
 from ..errors import EXIT_DENIED, InputError, reports_errors
 from ..home import home_option, keyring_path, load_keyring
-from ..io import console, print_json, stdout_is_terminal
+from ..io import console, escape, print_json, stdout_is_terminal
 
 
 def _read_text(path: Path | str, what: str) -> str:
@@ -278,9 +276,11 @@ def trace_group() -> None:
 @click.option("--agent", metavar="NAME", help="Name the agent that made the calls.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the trace here instead of stdout.")
+@click.option("--tools-out", "tools_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the tool schemas the log holds here (an MCP tools/list result, for suggest --tools).")
 @reports_errors
 def trace_import_command(kind: str, log: Path, label: str | None, episode: str | None, agent: str | None,
-                         out_path: Path | None) -> None:
+                         out_path: Path | None, tools_path: Path | None) -> None:
     """Turn an agent log (KIND: openai-chat, openai-responses or mcp) into a trace.
 
     openai-chat: chat completions or message lists (assistant tool_calls).
@@ -288,15 +288,30 @@ def trace_import_command(kind: str, log: Path, label: str | None, episode: str |
     mcp: JSON-RPC messages, one per line; every tools/call request (capkit
     credentials in _meta are not copied).
 
+    Tool schemas in the log (an MCP tools/list response, a request's tools)
+    are kept with --tools-out FILE, which suggest --tools reads.
+
     \b
     Example:
-      capkit trace import mcp server.log --label benign --episode rent-1 > trace.jsonl
+      capkit trace import mcp server.log --label benign --episode rent-1 --tools-out tools.json > trace.jsonl
     """
-    calls = import_log(kind, _read_text(log, "log"), source=str(log))
+    log_text = _read_text(log, "log")
+    calls = import_log(kind, log_text, source=str(log))
     if not calls:
         raise TraceError(f"{log} holds no tool calls in the {kind} format")
+    schemas = import_tool_schemas(kind, log_text, source=str(log))
+    if tools_path is not None and not schemas:
+        raise TraceError(f"{log} holds no tool definitions (an MCP tools/list response or a request's tools); "
+                         "nothing to write to --tools-out")
     changes = {k: v for k, v in (("label", label), ("episode", episode), ("agent", agent)) if v is not None}
     text = write_trace(attrs.evolve(c, **changes) for c in calls)
+    if tools_path is not None:
+        listing = {"tools": [{"name": name, "inputSchema": schema} for name, schema in schemas.items()]}
+        _write_text(tools_path, json.dumps(listing, indent=2, ensure_ascii=False) + "\n", "the tools file")
+        click.echo(f"{len(schemas)} tool schema{'s' if len(schemas) != 1 else ''} written to {tools_path}", err=True)
+    elif schemas:
+        click.echo(f"note: {log} also defines {len(schemas)} tool{'s' if len(schemas) != 1 else ''}; --tools-out FILE keeps their schemas "
+                   "for suggest --tools", err=True)
     if out_path is not None:
         _write_text(out_path, text, "the trace")
         click.echo(f"{len(calls)} calls written to {out_path}", err=True)
