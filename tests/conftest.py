@@ -54,3 +54,17 @@ def rent_token(keyring: Keyring):
 
 def call(tool: str = "bank.transfer", **args) -> Invocation:
     return Invocation(tool, args, at=NOW)
+
+
+def chromium_path() -> str:
+    """Debian's headless Chromium for browser tests (playwright drives it); skip without it, fail under CI=true."""
+    import shutil
+
+    path = os.environ.get("CAPKIT_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(path):
+        message = f"no Chromium at {path} (apt-get install -y chromium, or set CAPKIT_TEST_CHROMIUM)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+    pytest.importorskip("playwright")
+    return path

@@ -497,6 +497,107 @@ def test_html_report_is_self_contained_escaped_and_has_the_figures():
     assert "rent <b>" in text
 
 
+class _Rows(HTMLParser):
+    """The rows of every table: (row class, [cell text]) and, per cell, whether its text sits in a nowrap span."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, list[str]]] = []
+        self.spans: list[str] = []
+        self.unbroken: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append((dict(attrs).get("class") or "", []))
+        elif tag in ("td", "th") and self.rows:
+            self.rows[-1][1].append("")
+        elif tag == "span":
+            self.spans.append(dict(attrs).get("class") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "span" and self.spans:
+            self.spans.pop()
+
+    def handle_data(self, data):
+        if self.rows and self.rows[-1][1]:
+            self.rows[-1][1][-1] += data
+        if "nb" in self.spans:
+            self.unbroken.append(data)
+
+
+def test_html_report_puts_what_matters_first_and_never_breaks_numbers_or_dates():
+    from capkit.alignment.report import ReportInput
+
+    calls = [TraceCall("bank.balance", {}, line=1, episode="e1", label="benign"),
+             TraceCall("bank.transfer", {**RENT, "amount": 1300, "on": "2024-05-16 10:00"}, line=2, episode="e1",
+                       label="benign"),
+             TraceCall("bank.transfer", {**RENT, "memo": "pay " * 80}, line=3, episode="e2", label="attack",
+                       note="a rent payment replayed"),
+             TraceCall("bank.transfer", {**RENT, "recipient": "mallory"}, line=4, episode="e2", label="attack")]
+    evaluation = evaluate(rent_grant(), calls, at=T0)
+    page = render_html([("rent", evaluation)], inputs=[ReportInput.of("trace", "runs/t.jsonl", b"abc")],
+                       version="9.9.9")
+    parser = _Rows()
+    parser.feed(page)
+    flagged = [(cls, cells) for cls, cells in parser.rows if "miss" in cls]
+    # "look here first" lists the allowed attack, then the denied benign call; the calls table starts with them too
+    assert [cells[1] for _, cells in flagged[:2]] == ["3", "2"]  # (suite, line, ...)
+    assert [cells[0] for _, cells in flagged[2:]] == ["3", "2"]  # (line, ...)
+    assert "an attack let through" in flagged[0][1][6] and "a benign call lost" in flagged[1][1][6]
+    assert "exceeds max 1250" in flagged[1][1][7] and flagged[1][1][7].startswith("arg_out_of_range")  # the reason code
+    assert "a rent payment replayed" in flagged[0][1][5]
+    calls_table = [cells for _, cells in parser.rows if len(cells) == 7 and cells[0].isdigit()]
+    assert [cells[0] for cells in calls_table] == ["3", "2", "1", "4"]  # then the rest in trace order
+    assert "1300" in parser.unbroken and '"2024-05-16 10:00"' in parser.unbroken and '"mallory"' in parser.unbroken
+    assert not [t for t in parser.unbroken if t.startswith('"pay')]  # prose may wrap at its spaces
+    assert "(320 characters)" in page  # long text is cut, and says so
+    assert "made by capkit 9.9.9" in page and "runs/t.jsonl" in page and page.index("Look here first") < page.index("runs/t.jsonl")
+    assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in page  # SHA-256 of b"abc"
+
+
+def test_html_report_in_a_real_browser_never_breaks_a_value_that_must_stay_whole(tmp_path):
+    """Chromium lays the scenario report out at a laptop's width: no number, date or identifier span wraps,
+    and the page needs no sideways scrolling."""
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import chromium_path
+
+    chromium = chromium_path()
+    runs = []
+    for directory in find_suites(ROOT / "examples/scenarios"):
+        suite = load_suite(directory)
+        first = min(c.at for c in suite.calls if c.at is not None)
+        grant = EvaluationGrant.from_grant(parse_grant(suite.grant_text, now=int(first)))
+        runs.append((suite.name, evaluate(grant, suite.calls, at=first)))
+    report = tmp_path / "report.html"
+    report.write_text(render_html(runs, inputs=[i for d in find_suites(ROOT / "examples/scenarios")
+                                               for i in load_suite(d).inputs]))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(report.as_uri())
+            spans, broken = page.evaluate("""() => {
+                const spans = [...document.querySelectorAll('span.nb')];
+                return [spans.length, spans.filter(s => s.getClientRects().length > 1).map(s => s.textContent)];
+            }""")
+            assert spans > 200 and broken == []
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            first_rows = page.evaluate("[...document.querySelectorAll('tr.miss')].slice(0, 2).map(r => r.innerText)")
+            assert "an attack let through" in first_rows[0] and "a benign call lost" in first_rows[1]
+        finally:
+            browser.close()
+
+
+def test_html_report_says_when_nothing_needs_a_look():
+    evaluation = evaluate(rent_grant(), [TraceCall("bank.balance", {}, label="benign"),
+                                         TraceCall("bank.close", {}, label="attack")], at=T0)
+    page = render_html([("rent", evaluation)])
+    assert "No attack call was allowed and no benign call was denied." in page
+    import capkit
+    assert f"made by capkit {capkit.__version__}" in page
+
+
 def test_html_report_for_several_suites_has_a_summary():
     a = evaluate(rent_grant(), [TraceCall("bank.balance", {}, label="benign")], at=T0)
     b = evaluate(rent_grant(), [TraceCall("bank.close", {}, label="attack")], at=T0)

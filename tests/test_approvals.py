@@ -16,7 +16,7 @@ from capkit.caveats import Approval, Expires, Holder, Max, OneOf, ThirdParty, To
 from capkit.core.discharge import DISCHARGE_PREFIX, Discharge
 from capkit.core.errors import ApprovalError, ApprovalRequired, BadDischarge, InvalidCaveat
 
-from .conftest import NOW, SECRET
+from .conftest import NOW, SECRET, chromium_path
 
 KEYRING = Keyring.from_secret(SECRET, key_id="k1")
 PLANNER = AgentKey.from_seed(b"\x02" * 32)
@@ -351,19 +351,6 @@ def test_http_denial_is_an_approval_problem_and_the_discharge_header_passes():
 # -------------------------------------------------------------- the approval page
 
 
-def _chromium():
-    import os
-    import shutil
-
-    path = os.environ.get("CAPKIT_TEST_CHROMIUM", "/usr/bin/chromium")
-    if not shutil.which(path):
-        message = f"no Chromium at {path} (apt-get install -y chromium, or set CAPKIT_TEST_CHROMIUM)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI=true requires it", pytrace=False)
-        pytest.skip(message)
-    pytest.importorskip("playwright")
-    return path
-
 
 def _post_json(url, doc):
     import urllib.request
@@ -388,7 +375,7 @@ def test_a_person_approves_the_exact_call_in_a_real_browser():
 
     from capkit.approvals.server import ApprovalServer
 
-    chromium = _chromium()
+    chromium = chromium_path()
     v = Verifier(KEYRING, location="bank")
     token = grant()
     invocation = Invocation("bank.transfer", {"recipient": "landlord", "amount": 1250})
@@ -412,15 +399,15 @@ def test_a_person_approves_the_exact_call_in_a_real_browser():
                 assert page.goto(server.base_url + "/").status == 403  # no session, no approving
                 assert page.goto(server.base_url + "/login?secret=wrong").status == 403
                 page.goto(server.login_url)
-                card = page.locator(f"section#{ticket['id']}")
+                card = page.locator(f'section[id="{ticket["id"]}"]')
                 assert card.locator(".tool").inner_text() == "bank.transfer"
                 shown = json.loads(card.locator(".args").inner_text())
                 assert shown == {"amount": 1250, "recipient": "landlord"}  # exactly the call that will run
                 assert PLANNER.public_key.fingerprint in card.inner_text()
                 card.locator("button.approve").click()
                 page.wait_for_load_state()
-                assert page.locator(f"section#{ticket['id']}").count() == 0
-                page.locator(f"section#{second['id']} button.deny").click()
+                assert page.locator(f'section[id="{ticket["id"]}"]').count() == 0
+                page.locator(f'section[id="{second["id"]}"] button.deny').click()
                 page.wait_for_load_state()
                 assert "No call is waiting" in page.inner_text("body")
                 # a form posted from another origin without the session's anti-forgery token is refused

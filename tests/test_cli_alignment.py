@@ -61,6 +61,22 @@ def test_eval_writes_the_html_report(runner, tmp_path):
     assert result.exit_code == 0 and f"report written to {report}" in result.output.replace("\n", "")
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "all suites" in page
+    import hashlib
+    for name in ("banking/grant.toml", "messaging/trace.jsonl"):  # the report names what it was made from
+        path = SCENARIOS / name
+        assert str(path) in page and hashlib.sha256(path.read_bytes()).hexdigest() in page
+    assert page.index("Look here first") < page.index("Summary")
+
+
+def test_eval_report_records_a_token_grant_and_the_trace_file(runner, tmp_path):
+    import hashlib
+    (tmp_path / "t.jsonl").write_text('{"tool": "x", "args": {}}\n')
+    (tmp_path / "g.toml").write_text('tools = ["x"]\n')
+    result = run(runner, "eval", "--grant", "g.toml", "--trace", "t.jsonl", "--html", "r.html", "--no-calls")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    for name in ("g.toml", "t.jsonl"):
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() in page
 
 
 def test_fail_on_exceedance_exits_1(runner):

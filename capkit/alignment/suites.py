@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 
 from ..grant import parse_grant
+from .report import ReportInput
 from .trace import TraceCall, TraceError, read_trace
 
 GRANT_FILE = "grant.toml"
@@ -15,25 +16,30 @@ TRACE_FILE = "trace.jsonl"
 
 @attrs.frozen
 class Suite:
-    """One scenario: its name (the directory's), the grant file's text and the traced calls."""
+    """One scenario: its name (the directory's), the grant file's text, the traced calls, and the files read."""
 
     name: str
     grant_text: str
     calls: tuple[TraceCall, ...]
+    inputs: tuple[ReportInput, ...] = ()
 
 
-def _read(path: Path) -> str:
+def read_input(path: Path, role: str) -> tuple[str, ReportInput]:
+    """The UTF-8 text of ``path`` and its record (name, SHA-256 of the bytes read); ``TraceError`` if unreadable."""
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        return data.decode("utf-8"), ReportInput.of(role, str(path), data)
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"cannot read {path}: {exc.__class__.__name__}") from None
 
 
 def load_suite(directory: Path) -> Suite:
     """The suite in ``directory``; ``TraceError`` if a file is missing or malformed."""
-    grant_text = _read(directory / GRANT_FILE)
+    grant_text, grant_input = read_input(directory / GRANT_FILE, "grant")
     parse_grant(grant_text, now=0)  # fail early, naming the file's problem
-    return Suite(directory.name, grant_text, read_trace(_read(directory / TRACE_FILE), source=str(directory / TRACE_FILE)))
+    trace_text, trace_input = read_input(directory / TRACE_FILE, "trace")
+    calls = read_trace(trace_text, source=str(directory / TRACE_FILE))
+    return Suite(directory.name, grant_text, calls, (grant_input, trace_input))
 
 
 def find_suites(path: Path) -> list[Path]:

@@ -34,7 +34,7 @@ from capkit.alignment import (
     suggest_grant,
     write_trace,
 )
-from capkit.alignment.report import percent
+from capkit.alignment.report import ReportInput, percent
 from capkit.core.timefmt import format_instant, parse_instant
 from capkit.core.verifier import EVERY_LOCATION
 
@@ -43,13 +43,17 @@ from ..home import home_option, keyring_path, load_keyring
 from ..io import console, escape, print_json, stdout_is_terminal
 
 
-def _read_text(path: Path | str, what: str) -> str:
-    if str(path) == "-":
-        return sys.stdin.read()
+def _read_input(path: Path | str, what: str) -> tuple[str, bytes]:
+    """The UTF-8 text of a file (or '-' for stdin) and the bytes it was read from."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
+        return data.decode("utf-8"), data
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc.__class__.__name__}") from None
+
+
+def _read_text(path: Path | str, what: str) -> str:
+    return _read_input(path, what)[0]
 
 
 def _write_text(path: Path, text: str, what: str) -> None:
@@ -59,16 +63,22 @@ def _write_text(path: Path, text: str, what: str) -> None:
         raise InputError(f"cannot write {what} {path}: {exc.strerror or exc.__class__.__name__}") from None
 
 
-def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int, home: Path | None) -> EvaluationGrant:
-    """A grant file, or a token (text, file or '-'); a token is verified when the home has a keyring."""
-    text = source if source.startswith("capkit_") else _read_text(source, "grant file")
+def load_evaluation_grant(source: str, calls: tuple[TraceCall, ...], now: int,
+                          home: Path | None) -> tuple[EvaluationGrant, ReportInput]:
+    """A grant file, or a token (text, file or '-'), and what was read; a token is verified when the home has a
+    keyring."""
+    if source.startswith("capkit_"):
+        text, read = source, ReportInput.of("grant token", "(given on the command line)", source.encode())
+    else:
+        text, data = _read_input(source, "grant file")
+        read = ReportInput.of("grant", "(stdin)" if source == "-" else source, data)
     text = text.strip()
     if not text.startswith("capkit_"):
-        return EvaluationGrant.from_grant_file(text, calls, now=now)
+        return EvaluationGrant.from_grant_file(text, calls, now=now), read
     token = Token.parse(text)
     if keyring_path(home).exists():
-        return EvaluationGrant.from_token(token, Verifier(load_keyring(home), location=EVERY_LOCATION))
-    return EvaluationGrant.from_token(token)
+        return EvaluationGrant.from_token(token, Verifier(load_keyring(home), location=EVERY_LOCATION)), read
+    return EvaluationGrant.from_token(token), read
 
 
 #: Traces at least this long get a progress bar (on a terminal).
@@ -166,6 +176,7 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
     """
     now = int(time.time()) if at is None else parse_instant(at, now=int(time.time()))
     jobs: list[tuple[str, EvaluationGrant, tuple[TraceCall, ...]]] = []
+    inputs: list[ReportInput] = []
     if suites:
         if grant_source or trace_path:
             raise InputError("give either --suite, or --grant with --trace")
@@ -173,19 +184,23 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
             suite = load_suite(directory)
             jobs.append((suite.name, EvaluationGrant.from_grant_file(suite.grant_text, suite.calls, now=now),
                          suite.calls))
+            inputs.extend(suite.inputs)
     else:
         if not grant_source or not trace_path:
             raise InputError("give --grant and --trace (or --suite DIR)")
-        calls = read_trace(_read_text(trace_path, "trace"), source=str(trace_path))
+        trace_text, trace_data = _read_input(trace_path, "trace")
+        calls = read_trace(trace_text, source=str(trace_path))
         if not calls:
             raise InputError(f"{trace_path} holds no calls")
-        jobs.append((trace_path.stem, load_evaluation_grant(grant_source, calls, now, home), calls))
+        grant, grant_read = load_evaluation_grant(grant_source, calls, now, home)
+        jobs.append((trace_path.stem, grant, calls))
+        inputs.extend((grant_read, ReportInput.of("trace", str(trace_path), trace_data)))
     with progress_bar(sum(len(calls) for _, _, calls in jobs)) as advance:
         runs = [(name, evaluate(grant, calls, at=now, audience=audience, progress=advance))
                 for name, grant, calls in jobs]
     total = sum((e.figures for _, e in runs), Figures())
     if html_path is not None:
-        _write_text(html_path, render_html(runs, generated_at=format_instant(time.time())), "the report")
+        _write_text(html_path, render_html(runs, generated_at=format_instant(time.time()), inputs=inputs), "the report")
     if as_json:
         print_json({"suites": {name: e.to_json() for name, e in runs}, "total": total.to_json()})
     else:
