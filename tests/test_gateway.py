@@ -312,3 +312,173 @@ def test_print_config_is_a_block_a_host_can_paste(setup):
     bare = subprocess.run([CAPKIT, "gateway", "--token", open(token).read(), "--print-config", "x", "--", "srv"],
                           capture_output=True, text=True, timeout=60)
     assert bare.returncode == 2 and "@FILE" in bare.stderr
+
+
+# ------------------------------------------------- hosts over streamable HTTP (--listen)
+
+
+class listening:
+    """``capkit gateway --listen`` on a free loopback port, as a child process; the URL while it runs."""
+
+    def __init__(self, setup, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.command = [CAPKIT, "gateway", "--home", str(setup["home"]), "--listen", self.url, *args]
+
+    def __enter__(self) -> str:
+        self.process = subprocess.Popen(self.command, env=env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the gateway exited: {self.process.stderr.read()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self.url
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the gateway did not start listening")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def inspector_http(url: str, *method: str, headers: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = [peer("mcp-inspector"), "--cli", url, "--transport", "http",
+               *[x for h in headers for x in ("--header", h)], *method]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env())
+
+
+def test_the_inspector_over_http_through_a_gateway_holding_the_token(setup):
+    fs = peer("mcp-server-filesystem")
+    token = read_only(setup)
+    with listening(setup, "--token", "@" + token, "--key", setup["key"], "--", fs, str(setup["granted"])) as url:
+        listed = json.loads(inspector_http(url, "--method", "tools/list").stdout)
+        assert sorted(t["name"] for t in listed["tools"]) == ["list_directory", "read_text_file"]
+        read = json.loads(inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
+                                         "--tool-arg", f"path={setup['granted'] / 'notes.txt'}").stdout)
+        assert not read.get("isError") and read["content"][0]["text"] == "the granted notes\n"
+        denied = json.loads(inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
+                                           "--tool-arg", f"path={setup['secret'] / 'key.txt'}").stdout)
+        assert denied["isError"] and denied["_meta"]["dev.capkit/decision"]["reasons"][0]["code"] == "arg_not_allowed"
+
+
+def test_the_inspector_over_http_with_its_own_bearer_token_in_a_header(setup):
+    fs = peer("mcp-server-filesystem")
+    keyring = Keyring.load(setup["home"] / "keys.json")
+    bearer = mint(keyring, Tools("read_text_file"), PathUnder("path", str(setup["granted"])), location="files")
+    header = f"Authorization: Capkit {bearer.serialize()}"
+    with listening(setup, "--location", "files", "--allow-bearer", "--", fs, str(setup["granted"])) as url:
+        read = json.loads(inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
+                                         "--tool-arg", f"path={setup['granted'] / 'notes.txt'}",
+                                         headers=(header,)).stdout)
+        assert not read.get("isError") and read["content"][0]["text"] == "the granted notes\n"
+        denied = json.loads(inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
+                                           "--tool-arg", f"path={setup['secret'] / 'key.txt'}",
+                                           headers=(header,)).stdout)
+        assert denied["isError"] and "is not under" in denied["content"][0]["text"]
+        anonymous = inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
+                                   "--tool-arg", f"path={setup['granted'] / 'notes.txt'}")
+        assert "requires a capkit token" in anonymous.stdout + anonymous.stderr
+        assert "the granted notes" not in anonymous.stdout
+
+
+def _sdk_over_http(url: str, credentials, work):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from capkit.integrations.mcp_http import CapkitHttpAuth
+
+    async def run():
+        async with httpx2.AsyncClient(auth=CapkitHttpAuth(credentials), timeout=30) as http:
+            async with streamable_http_client(url, http_client=http) as streams:
+                async with ClientSession(streams[0], streams[1]) as session:
+                    with anyio.fail_after(60):
+                        await session.initialize()
+                        return await work(session)
+
+    return anyio.run(run)
+
+
+def test_each_http_client_signs_its_own_calls_and_sessions_share_the_budget(setup):
+    from capkit.integrations import Credentials
+    from capkit.integrations.mcp import call_tool
+
+    fs = peer("mcp-server-filesystem")
+    agent = AgentKey.load(setup["key"])
+    token = open(setup["token"](Tools("read_text_file", "list_directory"), PathUnder("path", str(setup["granted"])),
+                                CallLimit(2, tool="read_text_file"))).read()
+    credentials = Credentials(token, agent)
+    notes = str(setup["granted"] / "notes.txt")
+    with listening(setup, "--location", "files", "--", fs, str(setup["granted"])) as url:
+        async def first(session):
+            listed = await session.list_tools()  # a listing carries its own proof, in the headers
+            read = await session.call_tool("read_text_file", {"path": notes})
+            outside = await session.call_tool("read_text_file", {"path": str(setup["secret"] / "key.txt")})
+            both = None
+            try:  # credentials in the headers and in _meta: which were meant cannot be told
+                await call_tool(session, "read_text_file", {"path": notes}, credentials)
+            except MCPError as exc:
+                both = exc.error.message
+            return sorted(t.name for t in listed.tools), read, outside, both
+
+        names, read, outside, both = _sdk_over_http(url, credentials, first)
+        assert names == ["list_directory", "read_text_file"]
+        assert not read.is_error and text_of(read) == "the granted notes\n"
+        assert outside.is_error and outside.meta["dev.capkit/decision"]["reasons"][0]["code"] == "arg_not_allowed"
+        assert both is not None and "send them one way" in both
+
+        async def second(session):  # another session, its own upstream process, the same store
+            return [await session.call_tool("read_text_file", {"path": notes}) for _ in range(2)]
+
+        again, over = _sdk_over_http(url, credentials, second)
+        assert not again.is_error
+        assert over.is_error and over.meta["dev.capkit/decision"]["reasons"][0]["code"] == "calls_exceeded"
+        # another agent's key cannot use the token: each proof is checked against the token's holder
+        stranger = Credentials(token, AgentKey.generate())
+        stolen = _sdk_over_http(url, stranger, lambda s: s.call_tool("read_text_file", {"path": notes}))
+        assert stolen.is_error and stolen.meta["dev.capkit/decision"]["reasons"][0]["code"] == "wrong_holder"
+
+
+def test_a_listener_refuses_ambiguous_headers_and_other_hosts(setup):
+    import httpx2
+
+    fs = peer("mcp-server-filesystem")
+    token = open(read_only(setup)).read()
+    accept = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    with listening(setup, "--location", "files", "--", fs, str(setup["granted"])) as url:
+        with httpx2.Client(timeout=30) as http:
+            hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            opened = http.post(url, json=hello, headers=accept)
+            assert opened.status_code == 200, opened.text
+            session = {**accept, "mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+            http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+            twice = http.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                              headers=[*session.items(), ("authorization", f"Capkit {token}"),
+                                       ("authorization", "Capkit other")])
+            assert "more than one authorization header" in twice.text and "read_text_file" not in twice.text
+            rebound = http.post(url, json=hello, headers={**accept, "host": f"evil.example:{url.split(':')[2][:-4]}"})
+            assert rebound.status_code in (400, 403, 421) and "mcp-session-id" not in rebound.headers
+            unknown = http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+                                headers={**session, "mcp-session-id": "no-such-session"})
+            assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--listen", "http://0.0.0.0:8931/mcp", "--token", "@TOKEN"), "lends it to every client"),
+    (("--listen", "ftp://127.0.0.1:8931/mcp", "--location", "files"), "--listen takes http://HOST:PORT/PATH"),
+    (("--listen", "http://127.0.0.1/mcp", "--location", "files"), "--listen takes http://HOST:PORT/PATH"),
+    (("--listen", "http://127.0.0.1:8931/mcp",), "give --location"),
+    ((), "give --token"),
+])
+def test_listen_refuses_what_it_cannot_do_safely(setup, args, fragment):
+    token = read_only(setup)
+    args = tuple(a.replace("@TOKEN", "@" + token) for a in args)
+    result = subprocess.run([CAPKIT, "gateway", "--home", str(setup["home"]), "--key", setup["key"], *args, "--",
+                             "true"], capture_output=True, text=True, timeout=60, env=env(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and fragment in result.stderr, result.stderr

@@ -29,15 +29,18 @@ than the one authorized.
 Credentials: the gateway holds a token (and the agent key it is bound to) on
 behalf of a host that knows nothing of capkit, and signs each call's proof
 itself; the model never sees either. Without them, each request must carry its
-own in ``_meta["dev.capkit/credentials"]``.
+own: in ``_meta["dev.capkit/credentials"]``, or, over HTTP (``serve_listening``,
+``capkit.gateway.http``), in its POST's ``Authorization: Capkit`` and
+``Capkit-Proof`` headers; never both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from mcp.shared.exceptions import MCPError
 
@@ -53,15 +56,19 @@ from ..integrations.mcp import (
     DENIED,
     INVALID_PARAMS,
     LISTINGS,
+    META_KEY,
     PASS_THROUGH,
+    TOKEN_MALFORMED,
+    check_token_form,
     filtered_listing,
     method_tool,
     read_credentials,
     without_credentials,
 )
-from .transports import MessageStream, PipeStream, SdkStream, child_process, own_stdio
+from .http import serve_http
+from .transports import MessageStream, SdkStream, child_process, own_stdio
 
-__all__ = ["UPSTREAM_FAILED", "Gateway", "serve"]
+__all__ = ["UPSTREAM_FAILED", "Gateway", "open_upstream", "serve", "serve_listening"]
 
 _log = logging.getLogger("capkit.gateway")
 #: The JSON-RPC error of a request the upstream never answered (it exited or broke the connection).
@@ -199,11 +206,23 @@ class Gateway:
 
     # ------------------------------------------------------------------ deciding
 
-    def _presented(self, tool: str, args: dict[str, Any], meta: object) -> tuple[str, str | None, tuple[str, ...]]:
+    def _presented(self, request: Mapping[str, Any], tool: str, args: dict[str, Any],
+                   meta: object) -> tuple[str, str | None, tuple[str, ...]]:
+        """The credentials this request is decided with: the gateway's own, else the ones the client sent in
+        its HTTP request's headers or in ``_meta`` (never both)."""
         if self.credentials is not None:
             token, proof = self.credentials.present(tool, args)
             return token, proof, self.credentials.discharges
-        return read_credentials(meta, self.verifier)
+        carried = getattr(request, "http_credentials", None)
+        if carried is None:
+            return read_credentials(meta, self.verifier)
+        if isinstance(carried, str):
+            raise MCPError(code=TOKEN_MALFORMED, message=carried)
+        if isinstance(meta, Mapping) and META_KEY in meta:
+            raise MCPError(code=TOKEN_MALFORMED, message="capkit credentials came both in the HTTP headers and in "
+                                                        f"_meta[{META_KEY!r}]; send them one way")
+        check_token_form(carried[0], self.verifier)
+        return carried
 
     async def _decide(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """The request to forward upstream, or None when the host has been answered already (a denial)."""
@@ -229,7 +248,7 @@ class Gateway:
             forwarded["params"] = params
         if method in LISTINGS:
             tool = method_tool(method)
-            token, proof, _ = self._presented(tool, {}, meta)
+            token, proof, _ = self._presented(request, tool, {}, meta)
             invocation = Invocation(tool, {}, self.audience)
             decision = self.verifier.authorize_listing(token, invocation, proof)
             if not decision.allowed:
@@ -249,7 +268,7 @@ class Gateway:
         else:
             invocation = Invocation(method_tool(method), {k: v for k, v in params.items() if k != "_meta"},
                                     self.audience)
-        token, proof, discharges = self._presented(invocation.tool, dict(invocation.args), meta)
+        token, proof, discharges = self._presented(request, invocation.tool, dict(invocation.args), meta)
         # On the loop, not in a thread: one host session waits for this call anyway, and a thread hop per call
         # and per settlement costs more than a local store's work (bench/gateway.py).
         decision = self.verifier.authorize(token, invocation, proof, discharges)
@@ -327,35 +346,58 @@ def _nothing_spent(result: Any) -> bool:
 
 
 
-async def serve(gateway: Gateway, *, command: list[str] | None = None, url: str | None = None,
-                env: dict[str, str] | None = None) -> None:
-    """Serve the host on this process's stdio, relaying to an upstream started with ``command`` (over its
-    stdio) or reached at ``url`` (streamable HTTP, through the MCP SDK's client)."""
+@contextlib.asynccontextmanager
+async def open_upstream(command: list[str] | None = None, url: str | None = None,
+                        env: dict[str, str] | None = None) -> AsyncIterator[MessageStream]:
+    """The upstream as a message stream: a child started with ``command`` (over its stdio), or the server at
+    ``url`` (streamable HTTP, through the MCP SDK's client). Leaving closes it (and stops the child)."""
     if (command is None) == (url is None):
         raise CapkitError("the gateway needs an upstream: a command, or a URL")
-    host = await own_stdio()
-    try:
-        if command is not None:
+    if command is not None:
+        try:
+            process, upstream = await child_process(command, env)
+        except OSError as exc:
+            raise CapkitError(f"cannot start the upstream server {command[0]}: {exc.strerror}") from None
+        try:
+            yield upstream
+        finally:
+            await upstream.aclose()
             try:
-                process, upstream = await child_process(command, env)
-            except OSError as exc:
-                raise CapkitError(f"cannot start the upstream server {command[0]}: {exc.strerror}") from None
+                await asyncio.wait_for(process.wait(), 5)
+            except asyncio.TimeoutError:
+                process.kill()
+    else:
+        from mcp.client.streamable_http import streamable_http_client
+
+        async with streamable_http_client(url) as streams:  # type: ignore[arg-type]
+            upstream = SdkStream(streams[0], streams[1])
             try:
-                await gateway.run(host, upstream)
+                yield upstream
             finally:
                 await upstream.aclose()
-                try:
-                    await asyncio.wait_for(process.wait(), 5)
-                except asyncio.TimeoutError:
-                    process.kill()
-        else:
-            from mcp.client.streamable_http import streamable_http_client
 
-            async with streamable_http_client(url) as streams:  # type: ignore[arg-type]
-                upstream = SdkStream(streams[0], streams[1])
-                try:
-                    await gateway.run(host, upstream)
-                finally:
-                    await upstream.aclose()
+
+async def serve(gateway: Gateway, *, command: list[str] | None = None, url: str | None = None,
+                env: dict[str, str] | None = None) -> None:
+    """Serve the host on this process's stdio, relaying to the upstream (see ``open_upstream``)."""
+    host = await own_stdio()
+    try:
+        async with open_upstream(command, url, env) as upstream:
+            await gateway.run(host, upstream)
     finally:
         await host.aclose()
+
+
+async def serve_listening(make_gateway: Callable[[], Gateway], listen_url: str, *, command: list[str] | None = None,
+                          url: str | None = None, env: dict[str, str] | None = None,
+                          on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve hosts over streamable HTTP at ``listen_url``: each MCP session gets a new ``make_gateway()`` and
+    its own upstream connection (see ``capkit.gateway.http``)."""
+    if (command is None) == (url is None):
+        raise CapkitError("the gateway needs an upstream: a command, or a URL")
+
+    async def run_session(host: MessageStream) -> None:
+        async with open_upstream(command, url, env) as upstream:
+            await make_gateway().run(host, upstream)
+
+    await serve_http(listen_url, run_session, on_ready=on_ready)

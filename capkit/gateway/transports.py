@@ -96,9 +96,12 @@ class SdkStream:
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         async for item in self._read:
-            if isinstance(item, Exception):
-                continue
-            yield item.message.model_dump(by_alias=True, exclude_unset=True, mode="json")
+            if not isinstance(item, Exception):
+                yield self._message(item)
+
+    def _message(self, item: Any) -> dict[str, Any]:
+        """One ``SessionMessage`` as the dict the relay handles."""
+        return item.message.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
     async def send(self, message: dict[str, Any]) -> None:
         from mcp.shared.message import SessionMessage

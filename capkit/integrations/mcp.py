@@ -111,16 +111,22 @@ def read_credentials(meta: object, verifier: Verifier | None = None) -> tuple[st
         raise MCPError(code=TOKEN_MALFORMED,
                        message=f"_meta[{META_KEY!r}] must be an object with a token (text), an optional proof (text) "
                                "and optional discharges (a list of text)")
+    check_token_form(entry["token"], verifier)
+    return entry["token"], entry.get("proof"), tuple(discharges)
+
+
+def check_token_form(token: str, verifier: Verifier | None = None) -> None:
+    """Raise ``MCPError`` (``TOKEN_MALFORMED``) for token text that is not a token; a well-formed token that does
+    not verify here (unknown key, bad signature) passes: ``authorize`` denies it with its reasons."""
     try:
         if verifier is None:
-            Token.parse(entry["token"])
+            Token.parse(token)
         else:
-            verifier.verify_chain(entry["token"])
+            verifier.verify_chain(token)  # cached: a token seen before costs nothing
     except MalformedToken as exc:
         raise MCPError(code=TOKEN_MALFORMED, message=f"the capkit token is malformed: {exc.message}") from None
     except CapkitError:
-        pass  # well-formed but not verifiable here (unknown key, bad signature): authorize denies it
-    return entry["token"], entry.get("proof"), tuple(discharges)
+        pass
 
 
 def _has_credentials(meta: object) -> bool:

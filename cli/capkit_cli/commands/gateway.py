@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,8 +31,13 @@ def _token_text(value: str) -> str:
 
 
 @click.command("gateway", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--token", "token_value", required=True, metavar="TOKEN|@FILE",
-              help="The token the gateway presents for every call (or @FILE holding it).")
+@click.option("--token", "token_value", metavar="TOKEN|@FILE",
+              help="The token the gateway presents for every call (or @FILE holding it). Without it (--listen "
+                   "only), each client sends its own.")
+@click.option("--listen", "listen_url", metavar="URL",
+              help="Serve hosts over streamable HTTP at http://HOST:PORT/PATH instead of stdio (one upstream "
+                   "connection per MCP session).")
+@click.option("--location", metavar="L", help="The location this gateway verifies (default: the token's).")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The agent key the token is bound to: the gateway signs each call's proof with it.")
 @click.option("--upstream", metavar="URL", help="An upstream MCP server over streamable HTTP (instead of COMMAND).")
@@ -46,10 +52,11 @@ def _token_text(value: str) -> str:
 @store_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @reports_errors
-def gateway_command(token_value: str, key_path: Path | None, upstream: str | None, audience: str | None,
-                    allow_bearer: bool, audit_path: Path | None, print_config: str | None, home: Path | None,
-                    store_url: str | None, command: tuple[str, ...]) -> None:
-    """Relay an MCP host (on stdio) to an upstream server, deciding every request with the token.
+def gateway_command(token_value: str | None, listen_url: str | None, location: str | None, key_path: Path | None,
+                    upstream: str | None, audience: str | None, allow_bearer: bool, audit_path: Path | None,
+                    print_config: str | None, home: Path | None, store_url: str | None,
+                    command: tuple[str, ...]) -> None:
+    """Relay an MCP host (on stdio, or over HTTP) to an upstream server, deciding every request with the token.
 
     COMMAND (after --) starts the upstream server as a child over stdio; or
     --upstream URL reaches one over streamable HTTP. tools/call, resources,
@@ -59,33 +66,58 @@ def gateway_command(token_value: str, key_path: Path | None, upstream: str | Non
     in --store (default: SQLite in the capkit home). The model never sees the
     token or the key.
 
+    With --listen http://HOST:PORT/PATH the gateway serves hosts over
+    streamable HTTP; each client may then bring its own credentials on every
+    request (Authorization: Capkit <token> and Capkit-Proof headers, or the
+    request's _meta), checked against --location. A gateway holding --token
+    lends its authority to every client that reaches the port, so that
+    listens on a loopback address only.
+
     \b
     Example:
       capkit gateway --token @fs.token --key agent.key -- npx @modelcontextprotocol/server-filesystem ~/Documents
       capkit gateway --token @fs.token --key agent.key --print-config files -- mcp-server-filesystem ~/Documents
+      capkit gateway --listen http://127.0.0.1:8931/mcp --location files -- mcp-server-filesystem ~/Documents
     """
+    import asyncio
+
     argv = list(command[1:] if command[:1] == ("--",) else command)
     if (not argv) == (upstream is None):
         raise InputError("give the upstream server's command after --, or --upstream URL (one of them)")
-    text = _token_text(token_value)
-    parsed = parse_token(text)
+    if token_value is None and (listen_url is None or print_config is not None):
+        raise InputError("give --token (the gateway presents it for every call); only with --listen may each "
+                         "client send its own instead")
+    parsed = None if token_value is None else parse_token(_token_text(token_value))
     if print_config is not None:
         _print_config(print_config, token_value, key_path, upstream, audience, allow_bearer, audit_path, home,
                       store_url, argv)
         return
-    if parsed.claimed_holder is not None and key_path is None:
+    if listen_url is not None:
+        from capkit.gateway.http import is_loopback, parse_listen_url
+
+        listen_host = parse_listen_url(listen_url)[0]
+        if parsed is not None and not is_loopback(listen_host):
+            raise InputError(f"a gateway holding --token lends it to every client that reaches {listen_host}; "
+                             "listen on 127.0.0.1 (or localhost), or leave --token out so each client sends its own")
+    location = location if location is not None else (parsed.location if parsed is not None else None)
+    if location is None:
+        raise InputError("give --location: the location the clients' tokens are minted for")
+    if parsed is not None and parsed.claimed_holder is not None and key_path is None:
         raise InputError("the token is bound to an agent key: give it with --key so the gateway can sign proofs")
     key = load_agent_key(key_path) if key_path is not None else None
     audit = None if audit_path is None else open_cli_audit(home, audit_path)
-    verifier = Verifier(load_keyring(home), location=parsed.location, allow_bearer=allow_bearer,
+    verifier = Verifier(load_keyring(home), location=location, allow_bearer=allow_bearer,
                         store=open_cli_store(home, store_url), audit=audit)
-    from capkit.gateway import Gateway, serve
+    from capkit.gateway import Gateway, serve, serve_listening
 
-    import asyncio
-
-    gateway = Gateway(verifier, credentials=Credentials(parsed, key, audience))
+    credentials = None if parsed is None else Credentials(parsed, key, audience)
     try:
-        asyncio.run(serve(gateway, command=argv or None, url=upstream))
+        if listen_url is None:
+            asyncio.run(serve(Gateway(verifier, credentials=credentials), command=argv or None, url=upstream))
+        else:
+            make = lambda: Gateway(verifier, credentials=credentials, audience=audience)  # noqa: E731
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(serve_listening(make, listen_url, command=argv or None, url=upstream))
     finally:
         verifier.close()
 
