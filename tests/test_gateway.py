@@ -482,3 +482,89 @@ def test_listen_refuses_what_it_cannot_do_safely(setup, args, fragment):
     result = subprocess.run([CAPKIT, "gateway", "--home", str(setup["home"]), "--key", setup["key"], *args, "--",
                              "true"], capture_output=True, text=True, timeout=60, env=env(), stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and fragment in result.stderr, result.stderr
+
+
+# ------------------------------------------------------ approvals in the host's own UI (elicitation)
+
+
+_LEDGER_SERVER = """
+import sys
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("bank")
+@server.tool()
+def pay(recipient: str, amount: int) -> str:
+    with open(sys.argv[1], "a") as ledger:
+        ledger.write(f"{recipient} {amount}\\n")
+    return f"paid {amount} to {recipient}"
+server.run()
+"""
+
+
+def _with_elicitation(args: list[str], answers: list, calls: list[dict]):
+    """Make ``calls`` through the gateway with the SDK client as a host whose user answers each approval
+    question with the next of ``answers`` (a dict: accept with that content; a string: that action)."""
+    import mcp.types as types
+
+    asked: list[str] = []
+
+    async def elicit(context, params):
+        asked.append(params.message)
+        answer = answers.pop(0)
+        if isinstance(answer, dict):
+            return types.ElicitResult(action="accept", content=answer)
+        return types.ElicitResult(action=answer)
+
+    async def run():
+        params = StdioServerParameters(command=CAPKIT, args=args, env=env())
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write, elicitation_callback=elicit) as session:
+                with anyio.fail_after(60):
+                    await session.initialize()
+                    return [await session.call_tool("pay", c) for c in calls]
+
+    return anyio.run(run), asked
+
+
+def test_a_call_that_needs_approval_is_put_to_the_person_in_the_host(setup):
+    from capkit.caveats import Approval
+
+    approver = AgentKey.generate()
+    approver.save(setup["tmp"] / "alice.key")
+    ledger = setup["tmp"] / "ledger.txt"
+    (setup["tmp"] / "bank.py").write_text(_LEDGER_SERVER)
+    token = setup["token"](Tools("pay"), Approval(approver.public_key, arg="amount", above=100))
+    args = gateway_args(setup, token, sys.executable, str(setup["tmp"] / "bank.py"), str(ledger),
+                        extra=("--approver-key", str(setup["tmp"] / "alice.key")))
+    results, asked = _with_elicitation(args, [{"approve": True}, {"approve": False}, "decline"], [
+        {"recipient": "plumber", "amount": 80},     # routine: no question
+        {"recipient": "landlord", "amount": 1250},  # asked, approved: runs once
+        {"recipient": "landlord", "amount": 1250},  # asked again (an approval is for one call), refused
+        {"recipient": "mallory", "amount": 5000},   # asked, declined
+    ])
+    assert [r.is_error for r in results] == [False, False, True, True]
+    assert ledger.read_text() == "plumber 80\nlandlord 1250\n"
+    assert len(asked) == 3 and '"amount": 1250' in asked[0] and "pay" in asked[0] and '"mallory"' in asked[2]
+    assert "the person declined the approval" in text_of(results[2])
+    assert results[3].meta["dev.capkit/decision"]["reasons"][0]["code"] == "approval_required"
+
+
+def test_without_elicitation_or_the_approvers_key_the_denial_stands(setup):
+    from capkit.caveats import Approval
+
+    approver, other = AgentKey.generate(), AgentKey.generate()
+    other.save(setup["tmp"] / "other.key")
+    ledger = setup["tmp"] / "ledger.txt"
+    (setup["tmp"] / "bank.py").write_text(_LEDGER_SERVER)
+    token = setup["token"](Tools("pay"), Approval(approver.public_key))
+    upstream = (sys.executable, str(setup["tmp"] / "bank.py"), str(ledger))
+    # a host without elicitation: the call is denied with the approval request, as without --approver-key
+    plain = gateway_args(setup, token, *upstream, extra=("--approver-key", str(setup["tmp"] / "other.key")))
+    denied = host(plain, lambda s: s.call_tool("pay", {"recipient": "landlord", "amount": 5}))
+    assert denied.is_error and "dev.capkit/approval" in denied.meta
+    # a host with elicitation, but the gateway holds another approver's key: nobody is asked
+    results, asked = _with_elicitation(plain, [{"approve": True}], [{"recipient": "landlord", "amount": 5}])
+    assert results[0].is_error and asked == [] and not ledger.exists()
+    result = subprocess.run([CAPKIT, "gateway", "--home", str(setup["home"]), "--listen", "http://127.0.0.1:1/mcp",
+                             "--location", "files", "--approver-key", str(setup["tmp"] / "other.key"), "--", "true"],
+                            capture_output=True, text=True, timeout=60, env=env(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "--approver-key needs --token" in result.stderr

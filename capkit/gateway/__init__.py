@@ -20,6 +20,13 @@ The handshake, pings, notifications (progress, cancellation) and the
 upstream's own requests to the host (sampling, roots, elicitation) pass
 through unchanged; upstream errors come back as they were.
 
+Approvals: a call denied only for lack of an approval the gateway's
+``approver`` key can give is, when the host supports MCP elicitation, put to
+the person in the host's own UI (the exact call, ``approvals.describe``); a
+yes approves exactly that call (a discharge for its digest, the token, a short
+lifetime, once), which is retried with it and forwarded; a no, a timeout or a
+host without elicitation leaves the denial (with the approval request).
+
 Arguments are forwarded byte-for-value as authorized, and the gateway refuses
 a call whose arguments do not have the JSON types the upstream's own tool
 schema declares (learned from ``tools/list``, fetched if needed): a server that
@@ -40,10 +47,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from typing import Any, AsyncIterator, Callable, Mapping
 
 from mcp.shared.exceptions import MCPError
 
+from ..approvals import DEFAULT_LIFETIME, approve, describe
 from ..core.decision import Decision
 from ..core.errors import CapkitError, StoreUnavailable
 from ..core.invocation import Invocation
@@ -74,6 +83,10 @@ _log = logging.getLogger("capkit.gateway")
 #: The JSON-RPC error of a request the upstream never answered (it exited or broke the connection).
 UPSTREAM_FAILED = -32603
 _OWN_ID = "capkit-gateway-"
+#: Seconds the gateway waits for the person to answer an approval question in the host.
+ASK_TIMEOUT = 300.0
+#: How an approval question starts (the exact call follows).
+APPROVAL_QUESTION = "capkit: this call needs your approval. Approve only if you asked for exactly this.\n\n"
 
 
 def _is_request(message: Mapping[str, Any]) -> bool:
@@ -95,13 +108,25 @@ class Gateway:
     """Relays one host connection to one upstream connection, deciding every request (see the module docstring)."""
 
     def __init__(self, verifier: Verifier, *, credentials: Credentials | None = None,
-                 audience: str | None = None, check_schemas: bool = True) -> None:
+                 audience: str | None = None, check_schemas: bool = True, approver: Any = None,
+                 approval_lifetime: int = DEFAULT_LIFETIME, ask_timeout: float = ASK_TIMEOUT,
+                 clock: Callable[[], float] = time.time) -> None:
         if not isinstance(verifier, Verifier):
             raise CapkitError("the gateway needs a capkit Verifier")
         if credentials is not None and not isinstance(credentials, Credentials):
             raise CapkitError("the gateway's credentials are a capkit Credentials")
+        if approver is not None and (credentials is None or not callable(getattr(approver, "unseal", None))):
+            raise CapkitError("approving through the host needs the approver's AgentKey and credentials the gateway "
+                              "holds (it signs the retried call)")
         self.verifier = verifier
         self.credentials = credentials
+        self.approver = approver
+        self.approval_lifetime = approval_lifetime
+        self.ask_timeout = ask_timeout
+        self._clock = clock
+        self._host_elicits = False
+        self._asking: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.audience = audience if audience is not None else (credentials.audience if credentials else None)
         self.check_schemas = check_schemas
         self._pending: dict[Any, tuple[str, Any]] = {}  # host request id -> (what, decision or listing)
@@ -134,14 +159,25 @@ class Gateway:
             for task in done:
                 task.result()
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._tasks]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
 
     async def _from_host(self, message: dict[str, Any]) -> None:
         if not _is_request(message):
+            asked = self._asking.pop(message["id"], None) if _is_answer(message) and isinstance(
+                message["id"], str) else None
+            if asked is not None:  # the host's answer to the gateway's own question (an approval)
+                if not asked.done():
+                    asked.set_result(message)
+                return
             await self._server.send(message)  # notifications, and the host's answers to the upstream's requests
             return
+        if message.get("method") == "initialize":
+            params = message.get("params")
+            capabilities = params.get("capabilities") if isinstance(params, Mapping) else None
+            self._host_elicits = isinstance(capabilities, Mapping) and isinstance(capabilities.get("elicitation"),
+                                                                                  Mapping)
         try:
             forwarded = await self._decide(message)
         except MCPError as exc:
@@ -273,12 +309,74 @@ class Gateway:
         # and per settlement costs more than a local store's work (bench/gateway.py).
         decision = self.verifier.authorize(token, invocation, proof, discharges)
         if not decision.allowed:
+            if method == "tools/call" and self._can_ask(decision):
+                task = asyncio.ensure_future(self._ask_then_forward(request["id"], forwarded, invocation, decision))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return None
             if method == "tools/call":
                 await self._host.send({"jsonrpc": "2.0", "id": request["id"], "result": _denial_result(decision)})
                 return None
             raise MCPError(code=DENIED, message=denial_text(decision), data={DECISION_META: decision.to_json()})
         self._pending[request["id"]] = ("call", decision)
         return forwarded
+
+    # ------------------------------------------------------------- approvals
+
+    def _can_ask(self, decision: Decision) -> bool:
+        """True when the only thing missing is an approval this gateway can obtain by asking the host's user."""
+        return (self.approver is not None and self._host_elicits and decision.approval is not None
+                and decision.codes == ("approval_required",)
+                and any(t.approver == self.approver.public_key for t in decision.approval.tickets))
+
+    async def _ask_then_forward(self, request_id: Any, forwarded: dict[str, Any], invocation: Invocation,
+                                denied: Decision) -> None:
+        """Ask the person, in the host's own UI (MCP elicitation), about exactly this call; on a yes, approve it
+        with the approver's key, retry it with the discharge and forward it; otherwise answer the denial."""
+        assert self.credentials is not None and denied.approval is not None
+        answer = await self._ask_host(APPROVAL_QUESTION + describe(denied.approval))
+        result = answer.get("result") if isinstance(answer, Mapping) else None
+        content = result.get("content") if isinstance(result, Mapping) else None
+        if not (isinstance(result, Mapping) and result.get("action") == "accept" and isinstance(content, Mapping)
+                and content.get("approve") is True):
+            outcome = "declined" if isinstance(result, Mapping) else "not answered"
+            await self._host.send({"jsonrpc": "2.0", "id": request_id,
+                                   "result": _denial_result(denied, f"the person {outcome} the approval; ")})
+            return
+        try:
+            discharge = approve(denied.approval, self.approver, now=self._clock(), lifetime=self.approval_lifetime)
+        except CapkitError as exc:
+            _log.warning("capkit gateway: the approval could not be issued: %s", exc.message)
+            await self._host.send({"jsonrpc": "2.0", "id": request_id, "result": _denial_result(denied)})
+            return
+        approved = self.credentials.approved(discharge)
+        token, proof = approved.present(invocation.tool, dict(invocation.args))
+        decision = self.verifier.authorize(token, invocation, proof, approved.discharges)
+        if not decision.allowed:
+            await self._host.send({"jsonrpc": "2.0", "id": request_id, "result": _denial_result(decision)})
+            return
+        self._pending[request_id] = ("call", decision)
+        try:
+            await self._server.send(forwarded)
+        except (ConnectionError, RuntimeError):
+            await self._answer_lost(request_id)
+
+    async def _ask_host(self, message: str) -> Any:
+        """The host's answer to an ``elicitation/create`` form with one yes/no field, or None (timeout, gone)."""
+        own_id = f"{_OWN_ID}{next(self._ids)}"
+        waiting: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._asking[own_id] = waiting
+        await self._host.send({"jsonrpc": "2.0", "id": own_id, "method": "elicitation/create", "params": {
+            "mode": "form", "message": message, "requestedSchema": {
+                "type": "object", "required": ["approve"],
+                "properties": {"approve": {"type": "boolean", "title": "Approve this exact call",
+                                           "description": "Yes runs this call once, as shown; nothing else."}}}}})
+        try:
+            return await asyncio.wait_for(waiting, self.ask_timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._asking.pop(own_id, None)
 
     # --------------------------------------------------------------- schemas
 
@@ -331,9 +429,9 @@ def _hashable(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
-def _denial_result(decision: Decision) -> dict[str, Any]:
+def _denial_result(decision: Decision, why: str = "") -> dict[str, Any]:
     meta: dict[str, Any] = {DECISION_META: decision.to_json()}
-    text = denial_text(decision)
+    text = why + denial_text(decision)
     if decision.approval is not None:
         meta[APPROVAL_META] = decision.approval.to_json()
         text = APPROVAL_SENTENCE + " (" + text + ")"

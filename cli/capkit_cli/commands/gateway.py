@@ -45,6 +45,9 @@ def _token_text(value: str) -> str:
 @click.option("--allow-bearer", is_flag=True, help="Accept a token that names no holder (off by default).")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Append every decision to this audit log (signed by the home's audit key).")
+@click.option("--approver-key", "approver_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="An approver's key: a call that needs this approver's approval is put to the person in the "
+                   "host's own UI (MCP elicitation); a yes approves exactly that call, once.")
 @click.option("--print-config", "print_config", metavar="NAME",
               help="Print the JSON block a host's MCP configuration needs to run this gateway as server NAME, "
                    "then exit.")
@@ -54,8 +57,8 @@ def _token_text(value: str) -> str:
 @reports_errors
 def gateway_command(token_value: str | None, listen_url: str | None, location: str | None, key_path: Path | None,
                     upstream: str | None, audience: str | None, allow_bearer: bool, audit_path: Path | None,
-                    print_config: str | None, home: Path | None, store_url: str | None,
-                    command: tuple[str, ...]) -> None:
+                    approver_path: Path | None, print_config: str | None, home: Path | None,
+                    store_url: str | None, command: tuple[str, ...]) -> None:
     """Relay an MCP host (on stdio, or over HTTP) to an upstream server, deciding every request with the token.
 
     COMMAND (after --) starts the upstream server as a child over stdio; or
@@ -73,6 +76,10 @@ def gateway_command(token_value: str | None, listen_url: str | None, location: s
     lends its authority to every client that reaches the port, so that
     listens on a loopback address only.
 
+    With --approver-key, a call denied only for lack of that approver's
+    approval is shown to the person in the host (when the host supports MCP
+    elicitation); a yes approves exactly that call, once, and it runs.
+
     \b
     Example:
       capkit gateway --token @fs.token --key agent.key -- npx @modelcontextprotocol/server-filesystem ~/Documents
@@ -89,9 +96,11 @@ def gateway_command(token_value: str | None, listen_url: str | None, location: s
                          "client send its own instead")
     parsed = None if token_value is None else parse_token(_token_text(token_value))
     if print_config is not None:
-        _print_config(print_config, token_value, key_path, upstream, audience, allow_bearer, audit_path, home,
-                      store_url, argv)
+        _print_config(print_config, token_value, key_path, upstream, audience, allow_bearer, audit_path,
+                      approver_path, home, store_url, argv)
         return
+    if approver_path is not None and parsed is None:
+        raise InputError("--approver-key needs --token: the gateway signs the approved call again itself")
     if listen_url is not None:
         from capkit.gateway.http import is_loopback, parse_listen_url
 
@@ -111,11 +120,14 @@ def gateway_command(token_value: str | None, listen_url: str | None, location: s
     from capkit.gateway import Gateway, serve, serve_listening
 
     credentials = None if parsed is None else Credentials(parsed, key, audience)
+    approver = None if approver_path is None else load_agent_key(approver_path)
     try:
         if listen_url is None:
-            asyncio.run(serve(Gateway(verifier, credentials=credentials), command=argv or None, url=upstream))
+            asyncio.run(serve(Gateway(verifier, credentials=credentials, approver=approver), command=argv or None,
+                              url=upstream))
         else:
-            make = lambda: Gateway(verifier, credentials=credentials, audience=audience)  # noqa: E731
+            make = lambda: Gateway(verifier, credentials=credentials, audience=audience,  # noqa: E731
+                                   approver=approver)
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(serve_listening(make, listen_url, command=argv or None, url=upstream))
     finally:
@@ -123,8 +135,8 @@ def gateway_command(token_value: str | None, listen_url: str | None, location: s
 
 
 def _print_config(name: str, token_value: str, key_path: Path | None, upstream: str | None, audience: str | None,
-                  allow_bearer: bool, audit_path: Path | None, home: Path | None, store_url: str | None,
-                  argv: list[str]) -> None:
+                  allow_bearer: bool, audit_path: Path | None, approver_path: Path | None, home: Path | None,
+                  store_url: str | None, argv: list[str]) -> None:
     """The ``mcpServers`` block (Claude Desktop, Cursor, VS Code and most hosts use this shape)."""
     if not token_value.startswith("@"):
         raise InputError("--print-config writes the token's file, not the token, into the host's configuration: "
@@ -141,6 +153,8 @@ def _print_config(name: str, token_value: str, key_path: Path | None, upstream: 
         args.append("--allow-bearer")
     if audit_path is not None:
         args += ["--audit", absolute(audit_path)]
+    if approver_path is not None:
+        args += ["--approver-key", absolute(approver_path)]
     if store_url is not None:
         args += ["--store", store_url]
     if argv:
