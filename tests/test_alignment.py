@@ -659,6 +659,22 @@ def test_suggest_uses_enum_bounds_and_descriptions_from_the_schema():
     assert Max("seats", 6, tool="ride.book") in plain and Min("seats", 0, tool="ride.book") in plain
 
 
+def test_exact_pins_addresses_and_paths_to_the_values_seen():
+    calls = [TraceCall("mail.send", {"to": "team@corp.example", "attach": "/srv/q4/agenda.md"}, episode="e1"),
+             TraceCall("mail.send", {"to": "lee@eu.corp.example", "attach": "/srv/q4/slides/deck.pdf"}, episode="e2")]
+    loose = suggest_grant(calls).grant.caveats
+    assert Domain("to", "corp.example", kind="email", tool="mail.send") in loose
+    assert PathUnder("attach", "/srv/q4", tool="mail.send") in loose
+    pinned = suggest_grant(calls, exact=True).grant.caveats
+    assert OneOf("to", ["lee@eu.corp.example", "team@corp.example"], tool="mail.send") in pinned
+    assert OneOf("attach", ["/srv/q4/agenda.md", "/srv/q4/slides/deck.pdf"], tool="mail.send") in pinned
+    assert not [c for c in pinned if isinstance(c, (Domain, PathUnder))]
+    # more distinct values than --max-choices: the domain and the folder, as without --exact
+    many = suggest_grant(calls, exact=True, max_choices=1).grant.caveats
+    assert Domain("to", "corp.example", kind="email", tool="mail.send") in many
+    assert PathUnder("attach", "/srv/q4", tool="mail.send") in many
+
+
 def test_openai_tool_definitions_are_read_in_both_forms():
     from capkit.alignment.schemas import load_tool_schemas
     from capkit.core.errors import TraceError

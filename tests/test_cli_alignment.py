@@ -190,6 +190,9 @@ def test_trace_import_keeps_the_logs_tool_schemas_for_suggest(runner, tmp_path):
     assert suggested.exit_code == 0, suggested.output
     assert 'args_only = ["subject", "to"]' in suggested.output  # cc, never used, is closed
     assert 'eq = "Q3"' not in suggested.output  # free text by its schema and name, however short
+    assert 'email_domain = "corp.example"' in suggested.output
+    pinned = run(runner, "suggest", "--trace", "t.jsonl", "--tools", "tools.json", "--exact")
+    assert pinned.exit_code == 0 and 'eq = "kim@corp.example"' in pinned.output
     # without --tools-out the trace is still written, with a note that the schemas exist
     hinted = run(runner, "trace", "import", "mcp", str(log))
     assert hinted.exit_code == 0 and "--tools-out FILE keeps their schemas" in hinted.output

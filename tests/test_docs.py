@@ -146,43 +146,57 @@ def test_readme_scenario_table_is_what_eval_prints():
 
 
 def test_readme_suggestion_figures_on_the_scenarios():
-    from capkit.alignment import EvaluationGrant, evaluate, find_suites, load_suite, suggest_grant
-
     import json as _json
 
+    from capkit.alignment import EvaluationGrant, evaluate, find_suites, load_suite, suggest_grant
     from capkit.alignment.schemas import load_tool_schemas
     from capkit.alignment.trace import read_trace
 
-    kept = benign = blocked = attacks = 0
-    schema = {"benign": [0, 0], "reworded": [0, 0], "attacks": [0, 0]}
-    for directory in find_suites(ROOT / "examples/scenarios"):
-        calls = load_suite(directory).calls
-        tools_file = directory / "tools.json"
-        tools = load_tool_schemas(_json.loads(tools_file.read_text())) if tools_file.exists() else None
-        grant = suggest_grant([c for c in calls if c.label != "attack"], slack_percent=10, tools=tools).grant
-        first = min(c.at for c in calls if c.at is not None)
-        for outcome in evaluate(EvaluationGrant.from_grant(grant), calls, at=first).outcomes:
-            benign += outcome.call.label == "benign"
-            kept += outcome.call.label == "benign" and outcome.allowed
-            attacks += outcome.call.label == "attack"
-            blocked += outcome.call.label == "attack" and not outcome.allowed
-            if tools is not None:
-                key = "benign" if outcome.call.label == "benign" else "attacks"
-                schema[key][0] += outcome.allowed == (key == "benign")
-                schema[key][1] += 1
-        reworded = directory / "reworded.jsonl"
-        if tools is not None and reworded.exists():
-            for outcome in evaluate(EvaluationGrant.from_grant(grant), read_trace(reworded.read_text()),
-                                    at=first).outcomes:
-                schema["reworded"][0] += outcome.allowed
-                schema["reworded"][1] += 1
-    assert f"<!-- suggested-benign -->{kept} of {benign}<!-- /suggested-benign -->" in README
-    assert f"<!-- suggested-attacks -->{blocked} of {attacks}<!-- /suggested-attacks -->" in README
-    for key, (good, total) in schema.items():
-        assert total > 0 and f"<!-- schema-{key} -->{good} of {total}<!-- /schema-{key} -->" in README
-    assert schema["benign"][0] == schema["benign"][1]  # the issue's goals: all benign calls kept,
-    assert schema["reworded"][0] >= 0.95 * schema["reworded"][1]  # >= 95% when reworded,
-    assert schema["attacks"][0] >= 0.99 * schema["attacks"][1]  # >= 99% of attacks blocked
+    def figures(schemas: bool, exact: bool):
+        """benign kept, reworded kept, attacks blocked, argument-changing attacks blocked: [good, total] each."""
+        out = {"benign": [0, 0], "reworded": [0, 0], "attacks": [0, 0], "changing": [0, 0]}
+        for directory in find_suites(ROOT / "examples/scenarios"):
+            calls = load_suite(directory).calls
+            tools = load_tool_schemas(_json.loads((directory / "tools.json").read_text())) if schemas else None
+            grant = suggest_grant([c for c in calls if c.label != "attack"], slack_percent=10, tools=tools,
+                                  exact=exact).grant
+            first = min(c.at for c in calls if c.at is not None)
+            benign = {(c.tool, _json.dumps(c.args, sort_keys=True)) for c in calls if c.label == "benign"}
+            for outcome in evaluate(EvaluationGrant.from_grant(grant), calls, at=first).outcomes:
+                call, blocked = outcome.call, not outcome.allowed
+                if call.label == "benign":
+                    out["benign"][0] += outcome.allowed
+                    out["benign"][1] += 1
+                    continue
+                out["attacks"][0] += blocked
+                out["attacks"][1] += 1
+                if (call.tool, _json.dumps(call.args, sort_keys=True)) not in benign:
+                    out["changing"][0] += blocked
+                    out["changing"][1] += 1
+            reworded = read_trace((directory / "reworded.jsonl").read_text())
+            for outcome in evaluate(EvaluationGrant.from_grant(grant), reworded, at=first).outcomes:
+                out["reworded"][0] += outcome.allowed
+                out["reworded"][1] += 1
+        return out
+
+    def shown(marker, pair):
+        good, total = pair
+        assert total > 0 and f"<!-- {marker} -->{good} of {total}<!-- /{marker} -->" in README, marker
+
+    plain = figures(schemas=False, exact=False)
+    for key in ("benign", "attacks", "reworded"):
+        shown(f"suggested-{key}", plain[key])
+    with_schemas = figures(schemas=True, exact=False)
+    for key in ("benign", "reworded", "attacks", "changing"):
+        shown(f"schema-{key}", with_schemas[key])
+    pinned = figures(schemas=True, exact=True)
+    for key in ("changing", "attacks", "reworded"):
+        shown(f"exact-{key}", pinned[key])
+    # the issue's goals, on every suite with tool schemas: all benign calls kept, >= 95% kept when reworded,
+    # >= 99% of the attacks that change an argument or the tool blocked (with --exact)
+    assert with_schemas["benign"][0] == with_schemas["benign"][1] and pinned["benign"][0] == pinned["benign"][1]
+    assert with_schemas["reworded"][0] >= 0.95 * with_schemas["reworded"][1]
+    assert pinned["changing"][0] >= 0.99 * pinned["changing"][1]
 
 
 def test_the_approvals_example_runs_as_the_readme_says():

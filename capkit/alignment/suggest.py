@@ -14,6 +14,7 @@ caveat kinds capkit has, that admits every call of the trace:
   - email addresses and URLs: ``domain``, the narrowest domain every host is at
     or under (never a bare top-level domain);
   - paths: ``path_under``, the deepest directory holding every path (never ``/``);
+  - with ``exact``, addresses and paths instead ``eq``/``one_of`` exactly the values seen;
   - other short identifiers (no spaces, at most 64 characters), and short text
     that repeats (fewer distinct values than calls, such as a passenger's
     name): ``eq`` for one value, ``one_of`` for at most ``max_choices`` values;
@@ -137,9 +138,10 @@ def _address_kind(value: str) -> str | None:
 
 
 class _Builder:
-    def __init__(self, slack: Decimal, max_choices: int) -> None:
+    def __init__(self, slack: Decimal, max_choices: int, exact: bool = False) -> None:
         self.slack = slack
         self.max_choices = max_choices
+        self.exact = exact
         self.caveats: list[Caveat] = []
         self.notes: list[str] = []
 
@@ -197,6 +199,11 @@ class _Builder:
         kinds = {_address_kind(v) for v in values}
         if fmt == "email" and kinds != {"email"} or fmt == "uri" and kinds != {"url"}:
             self.notes.append(f"{what}: left out: the schema says {fmt}, but not every value is one")
+            return
+        if self.exact and len(distinct) <= self.max_choices and (kinds & {"email", "url"} or all(
+                _is_path(v) for v in values)):  # exactly the addresses and paths seen, not their domain or folder
+            self.add(lambda: Eq(arg, distinct[0], tool=tool) if len(distinct) == 1 else OneOf(arg, distinct, tool=tool),
+                     what)
             return
         if len(kinds) > 1 and None not in kinds:
             self.notes.append(f"{what}: left out: the values mix email addresses and URLs; a domain caveat "
@@ -292,12 +299,15 @@ def _check_against_trace(grant: Grant, calls: Sequence[TraceCall], at: float) ->
 
 
 def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, location: str | None = None,
-                  max_choices: int = 10, at: float = 0, tools: "dict[str, Any] | None" = None) -> Suggestion:
+                  max_choices: int = 10, at: float = 0, tools: "dict[str, Any] | None" = None,
+                  exact: bool = False) -> Suggestion:
     """The tightest grant admitting every call of ``calls`` (see the module docstring).
 
     ``slack_percent`` widens amounts, budgets, call limits and date windows; ``at`` is
     the time calls without one are checked at; ``tools`` maps tool names to their
     argument schemas (``schemas.load_tool_schemas``), which say what each argument is.
+    ``exact``: email addresses, URLs and paths become ``eq``/``one_of`` of exactly the
+    values seen (at most ``max_choices``) instead of their common domain or directory.
     Raises ``TraceError`` for an empty trace or tool names a grant cannot state.
     """
     if not calls:
@@ -305,7 +315,7 @@ def suggest_grant(calls: Sequence[TraceCall], *, slack_percent: float = 0, locat
     if not 0 <= slack_percent <= 1000 or not math.isfinite(slack_percent):
         raise TraceError("slack must be between 0 and 1000 percent")
     slack = Decimal(str(slack_percent)) / 100
-    builder = _Builder(slack, max_choices)
+    builder = _Builder(slack, max_choices, exact)
     by_tool: dict[str, list[TraceCall]] = defaultdict(list)
     for call in calls:
         by_tool[call.tool].append(call)

@@ -35,6 +35,7 @@ from capkit.alignment import (
     write_trace,
 )
 from capkit.alignment.report import ReportInput, percent
+from capkit.alignment.trace import strict_json
 from capkit.core.timefmt import format_instant, parse_instant
 from capkit.core.verifier import EVERY_LOCATION
 
@@ -226,6 +227,9 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
 @click.option("--slack", "slack", default=0.0, show_default=True, type=click.FloatRange(0, 1000), metavar="PCT",
               help="Widen amounts, budgets and call limits by this many percent.")
 @click.option("--location", help="The grant's location (the service family it is for).")
+@click.option("--exact", is_flag=True,
+              help="Pin email addresses, URLs and paths to exactly those seen (at most --max-choices), not their "
+                   "common domain or folder.")
 @click.option("--max-choices", default=10, show_default=True, type=click.IntRange(1, 100),
               help="At most this many distinct values become a one_of list; more are left out.")
 @click.option("--tools", "tools_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -234,13 +238,14 @@ def eval_command(grant_source: str | None, trace_path: Path | None, suites: tupl
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the grant file here instead of stdout.")
 @reports_errors
-def suggest_command(trace_path: Path, slack: float, location: str | None, max_choices: int,
+def suggest_command(trace_path: Path, slack: float, location: str | None, exact: bool, max_choices: int,
                     tools_path: Path | None, out_path: Path | None) -> None:
     """The tightest grant (a grant.toml) that admits every call of a benign trace.
 
     Tools: exactly those called. Per tool: a call limit (the most calls one
     episode made); numbers get max, min 0 and a cumulative budget; email
-    addresses and URLs a domain; paths the deepest common directory;
+    addresses and URLs a domain; paths the deepest common directory (with
+    --exact, both exactly the values seen);
     identifiers eq or one_of; dates a window of whole days; lists element by
     element; and each tool a closed list of the arguments its calls used. Free
     text (by its name: body, subject, message, ...) and freely varying arguments
@@ -259,11 +264,8 @@ def suggest_command(trace_path: Path, slack: float, location: str | None, max_ch
         click.echo(f"note: {len(calls) - len(benign)} calls labelled attack were ignored", err=True)
     tools = None
     if tools_path is not None:
-        try:
-            tools = load_tool_schemas(json.loads(_read_text(tools_path, "tools file")))
-        except ValueError:
-            raise InputError(f"{tools_path} is not JSON") from None
-    suggestion = suggest_grant(benign, slack_percent=slack, location=location, max_choices=max_choices,
+        tools = load_tool_schemas(strict_json(_read_text(tools_path, "tools file"), str(tools_path)))
+    suggestion = suggest_grant(benign, slack_percent=slack, location=location, max_choices=max_choices, exact=exact,
                                at=int(time.time()), tools=tools)
     text = suggestion.to_toml()
     if out_path is not None:
