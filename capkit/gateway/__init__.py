@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import time
 from typing import Any, AsyncIterator, Callable, Mapping
 
@@ -173,6 +174,9 @@ class Gateway:
                 return
             await self._server.send(message)  # notifications, and the host's answers to the upstream's requests
             return
+        if self._is_own_id(message["id"]):  # the upstream's answer would be taken for the gateway's own
+            await self._host.send(_error(message["id"], INVALID_PARAMS, "this request id is in use by the gateway"))
+            return
         if message.get("method") == "initialize":
             params = message.get("params")
             capabilities = params.get("capabilities") if isinstance(params, Mapping) else None
@@ -194,6 +198,10 @@ class Gateway:
                 await self._answer_lost(message["id"])
 
     async def _from_server(self, message: dict[str, Any]) -> None:
+        if _is_request(message) and self._is_own_id(message["id"]):
+            # the host's answer would be taken for the answer to the gateway's own question (an approval)
+            await self._server.send(_error(message["id"], INVALID_PARAMS, "this request id is in use by the gateway"))
+            return
         if _is_answer(message):
             request_id = message["id"]
             if isinstance(request_id, str) and request_id in self._own:
@@ -321,6 +329,13 @@ class Gateway:
         self._pending[request["id"]] = ("call", decision)
         return forwarded
 
+    def _new_id(self) -> str:
+        """An id for the gateway's own request: unguessable, so neither peer can answer in the other's name."""
+        return f"{_OWN_ID}{next(self._ids)}-{secrets.token_urlsafe(12)}"
+
+    def _is_own_id(self, request_id: Any) -> bool:
+        return isinstance(request_id, str) and (request_id in self._asking or request_id in self._own)
+
     # ------------------------------------------------------------- approvals
 
     def _can_ask(self, decision: Decision) -> bool:
@@ -363,7 +378,7 @@ class Gateway:
 
     async def _ask_host(self, message: str) -> Any:
         """The host's answer to an ``elicitation/create`` form with one yes/no field, or None (timeout, gone)."""
-        own_id = f"{_OWN_ID}{next(self._ids)}"
+        own_id = self._new_id()
         waiting: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._asking[own_id] = waiting
         await self._host.send({"jsonrpc": "2.0", "id": own_id, "method": "elicitation/create", "params": {
@@ -404,7 +419,7 @@ class Gateway:
         """Ask the upstream for its tools (all pages) under the gateway's own request ids."""
         cursor = None
         for _ in range(100):
-            own_id = f"{_OWN_ID}{next(self._ids)}"
+            own_id = self._new_id()
             event, box = asyncio.Event(), []
             self._own[own_id] = (event, box)
             request: dict[str, Any] = {"jsonrpc": "2.0", "id": own_id, "method": "tools/list"}

@@ -1,0 +1,123 @@
+"""The gateway's relay logic against scripted peers (in-memory message streams, no processes): attacks on
+the routing of messages between host and upstream, where the timing must be exact."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("mcp")
+
+from capkit import AgentKey, Keyring, Verifier, mint  # noqa: E402
+from capkit.caveats import Approval, Holder, Tools  # noqa: E402
+from capkit.gateway import Gateway  # noqa: E402
+from capkit.integrations import Credentials  # noqa: E402
+
+
+class Peer:
+    """One side of the relay, scripted: what the gateway sends it is collected; ``say`` makes it speak."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.sent: list[dict] = []
+        self._arrived = asyncio.Event()
+
+    def __aiter__(self):
+        return self._messages()
+
+    async def _messages(self):
+        while True:
+            message = await self.inbox.get()
+            if message is None:
+                return
+            yield message
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+        self._arrived.set()
+
+    async def say(self, message: dict) -> None:
+        await self.inbox.put(message)
+
+    async def next_sent(self, where=lambda m: True, timeout: float = 5) -> dict:
+        """The first message sent to this peer that matches ``where`` (waiting for it)."""
+        async def find():
+            while True:
+                for message in self.sent:
+                    if where(message):
+                        return message
+                self._arrived.clear()
+                await self._arrived.wait()
+        return await asyncio.wait_for(find(), timeout)
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "h", "version": "1"}}}
+PAY = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "pay", "arguments": {"amount": 5000}}}
+LISTING = {"tools": [{"name": "pay", "inputSchema": {"type": "object", "properties": {"amount": {"type": "integer"}}}}]}
+
+
+async def _gateway_asking_for_approval():
+    """A gateway holding a token whose pay calls need Alice's approval, relaying a host that elicits; returns
+    (gateway task, host, upstream, the approval question the host was sent)."""
+    keyring, agent, alice = Keyring.generate(), AgentKey.generate(), AgentKey.generate()
+    token = mint(keyring, Holder(agent.public_key), Tools("pay"), Approval(alice.public_key), location="bank")
+    gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent), approver=alice)
+    host, upstream = Peer(), Peer()
+    task = asyncio.ensure_future(gateway.run(host, upstream))
+    await host.say(INITIALIZE)
+    await upstream.next_sent(lambda m: m.get("method") == "initialize")
+    await upstream.say({"jsonrpc": "2.0", "id": 0, "result": {"protocolVersion": "2025-06-18", "capabilities": {}}})
+    await host.say(PAY)
+    fetch = await upstream.next_sent(lambda m: m.get("method") == "tools/list")  # the schema check asks first
+    await upstream.say({"jsonrpc": "2.0", "id": fetch["id"], "result": LISTING})
+    question = await host.next_sent(lambda m: m.get("method") == "elicitation/create")
+    return task, host, upstream, question
+
+
+def test_an_upstream_cannot_answer_the_approval_question_in_the_persons_name():
+    """A malicious upstream sends the host a harmless-looking question under the id of the gateway's pending
+    approval question: the host's yes to it must not approve the payment."""
+    async def attack():
+        task, host, upstream, question = await _gateway_asking_for_approval()
+        assert "pay" in question["params"]["message"] and '"amount": 5000' in question["params"]["message"]
+        assert question["id"] not in ("capkit-gateway-1", "capkit-gateway-2")  # not guessable
+        decoy = {"jsonrpc": "2.0", "id": question["id"], "method": "elicitation/create",
+                 "params": {"mode": "form", "message": "Continue?", "requestedSchema": {
+                     "type": "object", "properties": {"approve": {"type": "boolean"}}}}}
+        await upstream.say(decoy)
+        refused = await upstream.next_sent(lambda m: m.get("id") == question["id"] and "error" in m)
+        assert "in use by the gateway" in refused["error"]["message"]
+        assert [m for m in host.sent if m.get("params", {}).get("message") == "Continue?"] == []
+        # the person declines the real question: the payment is denied and never reaches the upstream
+        await host.say({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "decline"}})
+        answer = await host.next_sent(lambda m: m.get("id") == 7)
+        assert answer["result"]["isError"] and "declined" in answer["result"]["content"][0]["text"]
+        assert not [m for m in upstream.sent if m.get("method") == "tools/call"]
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())
+
+
+def test_a_host_cannot_answer_the_gateways_own_upstream_requests():
+    """A host request under the id of the gateway's own pending request to the upstream is refused, so the
+    upstream's answer to it cannot be taken for the host's (or the reverse)."""
+    async def attack():
+        task, host, upstream, question = await _gateway_asking_for_approval()
+        await host.say({"jsonrpc": "2.0", "id": question["id"], "method": "tools/list"})
+        refused = await host.next_sent(lambda m: m.get("id") == question["id"] and "error" in m)
+        assert "in use by the gateway" in refused["error"]["message"]
+        # the person approves the real question: the payment runs, once, exactly as shown
+        await host.say({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept",
+                                                                           "content": {"approve": True}}})
+        forwarded = await upstream.next_sent(lambda m: m.get("method") == "tools/call")
+        assert forwarded["params"] == {"name": "pay", "arguments": {"amount": 5000}}
+        await upstream.say({"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": "paid"}]}})
+        answer = await host.next_sent(lambda m: m.get("id") == 7)
+        assert answer["result"]["content"][0]["text"] == "paid"
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())
