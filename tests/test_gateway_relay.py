@@ -121,3 +121,48 @@ def test_a_host_cannot_answer_the_gateways_own_upstream_requests():
         await asyncio.wait_for(task, 5)
 
     asyncio.run(attack())
+
+
+def test_two_requests_in_flight_under_one_id_cannot_unfilter_a_listing():
+    """The host lists tools and, under the same id, calls one: the upstream's full listing must not reach the
+    host unfiltered by being taken for the call's answer."""
+    async def attack():
+        keyring, agent = Keyring.generate(), AgentKey.generate()
+        token = mint(keyring, Holder(agent.public_key), Tools("pay"), location="bank")
+        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
+                          check_schemas=False)
+        host, upstream = Peer(), Peer()
+        task = asyncio.ensure_future(gateway.run(host, upstream))
+        await host.say({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+        await upstream.next_sent(lambda m: m.get("method") == "tools/list")
+        await host.say({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "pay",
+                                                                                      "arguments": {}}})
+        refused = await host.next_sent(lambda m: m.get("id") == 5 and "error" in m)
+        assert "still in flight" in refused["error"]["message"]
+        assert not [m for m in upstream.sent if m.get("method") == "tools/call"]
+        await upstream.say({"jsonrpc": "2.0", "id": 5, "result": {"tools": [{"name": "pay", "inputSchema": {}},
+                                                                            {"name": "delete_all", "inputSchema": {}}]}})
+        listed = await host.next_sent(lambda m: m.get("id") == 5 and "result" in m)
+        assert [t["name"] for t in listed["result"]["tools"]] == ["pay"]
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())
+
+
+def test_a_second_request_under_the_id_of_a_call_awaiting_approval_is_refused():
+    async def attack():
+        task, host, upstream, question = await _gateway_asking_for_approval()
+        await host.say({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                        "params": {"name": "pay", "arguments": {"amount": 1}}})
+        refused = await host.next_sent(lambda m: m.get("id") == 7 and "error" in m)
+        assert "still in flight" in refused["error"]["message"]
+        await host.say({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept",
+                                                                           "content": {"approve": True}}})
+        forwarded = await upstream.next_sent(lambda m: m.get("method") == "tools/call")
+        assert forwarded["params"]["arguments"] == {"amount": 5000}  # the approved call, not the other
+        assert len([m for m in upstream.sent if m.get("method") == "tools/call"]) == 1
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())

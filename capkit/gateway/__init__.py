@@ -128,6 +128,7 @@ class Gateway:
         self._host_elicits = False
         self._asking: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held: set[Any] = set()  # host request ids of calls waiting for the person's approval
         self.audience = audience if audience is not None else (credentials.audience if credentials else None)
         self.check_schemas = check_schemas
         self._pending: dict[Any, tuple[str, Any]] = {}  # host request id -> (what, decision or listing)
@@ -176,6 +177,11 @@ class Gateway:
             return
         if self._is_own_id(message["id"]):  # the upstream's answer would be taken for the gateway's own
             await self._host.send(_error(message["id"], INVALID_PARAMS, "this request id is in use by the gateway"))
+            return
+        if _hashable(message["id"]) and (message["id"] in self._pending or message["id"] in self._held):
+            # two requests in flight under one id: which answer belongs to which (a call, or a listing to
+            # filter) could not be told
+            await self._host.send(_error(message["id"], INVALID_PARAMS, "a request with this id is still in flight"))
             return
         if message.get("method") == "initialize":
             params = message.get("params")
@@ -348,6 +354,15 @@ class Gateway:
                                 denied: Decision) -> None:
         """Ask the person, in the host's own UI (MCP elicitation), about exactly this call; on a yes, approve it
         with the approver's key, retry it with the discharge and forward it; otherwise answer the denial."""
+        assert self.credentials is not None and denied.approval is not None
+        self._held.add(request_id)
+        try:
+            await self._approve_then_forward(request_id, forwarded, invocation, denied)
+        finally:
+            self._held.discard(request_id)
+
+    async def _approve_then_forward(self, request_id: Any, forwarded: dict[str, Any], invocation: Invocation,
+                                    denied: Decision) -> None:
         assert self.credentials is not None and denied.approval is not None
         answer = await self._ask_host(APPROVAL_QUESTION + describe(denied.approval))
         result = answer.get("result") if isinstance(answer, Mapping) else None
