@@ -383,7 +383,9 @@ def test_the_inspector_over_http_with_its_own_bearer_token_in_a_header(setup):
         assert denied["isError"] and "is not under" in denied["content"][0]["text"]
         anonymous = inspector_http(url, "--method", "tools/call", "--tool-name", "read_text_file",
                                    "--tool-arg", f"path={setup['granted'] / 'notes.txt'}")
-        assert "requires a capkit token" in anonymous.stdout + anonymous.stderr
+        # no session without a token that verifies: the gateway answers 401 (WWW-Authenticate: Capkit), which
+        # the Inspector reports as authentication required
+        assert "auth_required" in anonymous.stdout + anonymous.stderr
         assert "the granted notes" not in anonymous.stdout
 
 
@@ -454,7 +456,7 @@ def test_a_listener_refuses_ambiguous_headers_and_other_hosts(setup):
         with httpx2.Client(timeout=30) as http:
             hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-            opened = http.post(url, json=hello, headers=accept)
+            opened = http.post(url, json=hello, headers={**accept, "authorization": f"Capkit {token}"})
             assert opened.status_code == 200, opened.text
             session = {**accept, "mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
             http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
@@ -462,11 +464,36 @@ def test_a_listener_refuses_ambiguous_headers_and_other_hosts(setup):
                               headers=[*session.items(), ("authorization", f"Capkit {token}"),
                                        ("authorization", "Capkit other")])
             assert "more than one authorization header" in twice.text and "read_text_file" not in twice.text
-            rebound = http.post(url, json=hello, headers={**accept, "host": f"evil.example:{url.split(':')[2][:-4]}"})
+            rebound = http.post(url, json=hello, headers={**accept, "authorization": f"Capkit {token}",
+                                                          "host": f"evil.example:{url.split(':')[2][:-4]}"})
             assert rebound.status_code in (400, 403, 421) and "mcp-session-id" not in rebound.headers
             unknown = http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
                                 headers={**session, "mcp-session-id": "no-such-session"})
             assert unknown.status_code == 404
+
+
+def test_no_session_and_no_upstream_for_a_client_without_a_token_that_verifies(setup):
+    import httpx2
+
+    fs = peer("mcp-server-filesystem")
+    started = setup["tmp"] / "started"
+    upstream = ("/bin/sh", "-c", f'echo started >> "{started}"; exec "$0" "$@"', fs, str(setup["granted"]))
+    foreign = mint(Keyring.generate(), Tools("read_text_file"), location="files").serialize()
+    accept = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    with listening(setup, "--location", "files", "--", *upstream) as url:
+        with httpx2.Client(timeout=30) as http:
+            for headers, fragment in (({}, "open a session with your token"),
+                                      ({"authorization": f"Capkit {foreign}"}, "does not verify here"),
+                                      ({"authorization": "Capkit not-a-token"}, "does not verify here")):
+                knocked = http.post(url, json=hello, headers={**accept, **headers})
+                assert knocked.status_code == 401 and fragment in knocked.text, knocked.text
+                assert "mcp-session-id" not in knocked.headers
+            assert not started.exists()  # nothing was started for them
+            token = open(read_only(setup)).read()
+            opened = http.post(url, json=hello, headers={**accept, "authorization": f"Capkit {token}"})
+            assert opened.status_code == 200 and started.read_text() == "started\n"
 
 
 @pytest.mark.parametrize("args, fragment", [

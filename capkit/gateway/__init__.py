@@ -75,7 +75,7 @@ from ..integrations.mcp import (
     read_credentials,
     without_credentials,
 )
-from .http import serve_http
+from .http import header_credentials, serve_http
 from .transports import MessageStream, SdkStream, child_process, own_stdio
 
 __all__ = ["UPSTREAM_FAILED", "Gateway", "open_upstream", "serve", "serve_listening"]
@@ -528,4 +528,20 @@ async def serve_listening(make_gateway: Callable[[], Gateway], listen_url: str, 
         async with open_upstream(command, url, env) as upstream:
             await make_gateway().run(host, upstream)
 
-    await serve_http(listen_url, run_session, on_ready=on_ready)
+    model = make_gateway()
+    admit = None if model.credentials is not None else (lambda headers: _admission(model.verifier, headers))
+    await serve_http(listen_url, run_session, on_ready=on_ready, admit=admit)
+
+
+def _admission(verifier: Verifier, headers: Any) -> str | None:
+    """None if a new HTTP session may open: its request carries a capkit token that verifies here (a chain
+    under this verifier's keys and location; the calls are decided one by one later); else why not."""
+    carried = header_credentials(headers)
+    if not isinstance(carried, tuple):
+        return carried or ("open a session with your token: Authorization: Capkit <token> (this gateway holds "
+                           "none of its own)")
+    try:
+        verifier.verify_chain(carried[0])
+    except CapkitError as exc:
+        return f"the capkit token does not verify here: {exc.message}"
+    return None

@@ -17,6 +17,10 @@ a header twice, is refused: which credentials were meant cannot be told.
 
 On a loopback address, requests whose ``Host`` or ``Origin`` names another
 host are refused (DNS rebinding: a web page must not reach the listener).
+Without a token of its own, the gateway opens a session (and starts its
+upstream) only for a client whose opening request carries ``Authorization:
+Capkit <token>`` with a token that verifies here: nobody can make it start
+processes or connections by knocking.
 """
 
 from __future__ import annotations
@@ -110,9 +114,11 @@ class Listener:
     """The ASGI app: one relay per MCP session (see the module docstring)."""
 
     def __init__(self, path: str, run_session: Callable[[HttpHostStream], Awaitable[None]], *,
-                 security: Any = None, idle_timeout: float = IDLE_TIMEOUT, max_sessions: int = MAX_SESSIONS) -> None:
+                 security: Any = None, idle_timeout: float = IDLE_TIMEOUT, max_sessions: int = MAX_SESSIONS,
+                 admit: "Callable[[Any], str | None] | None" = None) -> None:
         self.path = path
         self._run_session = run_session
+        self._admit = admit
         self._security = security
         self._idle_timeout = idle_timeout
         self._max_sessions = max_sessions
@@ -126,7 +132,8 @@ class Listener:
             return await _plain(send, 404, "not found: the MCP endpoint is " + self.path)
         from starlette.requests import Request
 
-        session_id = Request(scope, receive).headers.get(_SESSION_HEADER)
+        headers = Request(scope, receive).headers
+        session_id = headers.get(_SESSION_HEADER)
         if session_id is not None:
             transport = self._sessions.get(session_id)
             if transport is None:
@@ -137,6 +144,9 @@ class Listener:
             return
         if len(self._sessions) >= self._max_sessions:
             return await _plain(send, 503, "too many open sessions")
+        refusal = self._admit(headers) if self._admit is not None else None
+        if refusal is not None:  # nobody starts an upstream (a process, a connection) without a token that verifies
+            return await _plain(send, 401, refusal, [(b"www-authenticate", SCHEME.encode())])
         from mcp.server.streamable_http import StreamableHTTPServerTransport
 
         transport = StreamableHTTPServerTransport(uuid4().hex, security_settings=self._security,
@@ -179,10 +189,11 @@ class Listener:
                 tasks.cancel_scope.cancel()
 
 
-async def _plain(send: Any, status: int, text: str) -> None:
+async def _plain(send: Any, status: int, text: str, extra: "list[tuple[bytes, bytes]] | None" = None) -> None:
     body = text.encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                            *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -200,11 +211,13 @@ def security_for(host: str, port: int) -> Any:
 
 
 async def serve_http(listen_url: str, run_session: Callable[[MessageStream], Awaitable[None]], *,
-                     on_ready: Callable[[str], None] | None = None) -> None:
+                     on_ready: Callable[[str], None] | None = None,
+                     admit: "Callable[[Any], str | None] | None" = None) -> None:
     """Listen on ``listen_url`` until cancelled, running ``run_session(host_stream)`` for each MCP session.
 
     Port 0 picks a free port; ``on_ready`` gets the URL actually listened on
-    (by default it is written to stderr).
+    (by default it is written to stderr). ``admit(headers)`` decides whether a
+    new session may open: None to admit it, else the sentence of a 401.
     """
     import uvicorn
 
@@ -218,7 +231,7 @@ async def serve_http(listen_url: str, run_session: Callable[[MessageStream], Awa
         sock.close()
         raise CapkitError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     port = sock.getsockname()[1]
-    listener = Listener(path, run_session, security=security_for(host, port))
+    listener = Listener(path, run_session, security=security_for(host, port), admit=admit)
     config = uvicorn.Config(listener, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     shown = f"http://{'[' + host + ']' if ':' in host else host}:{port}{path}"
