@@ -355,6 +355,29 @@ def test_suggest_admits_every_call_and_denies_any_constrained_change(calls, slac
         assert not evaluate(grant, [other_tool], at=T0).outcomes[0].allowed
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**40, 10**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12) | st.sampled_from(["email", "uri", "date", "date-time", "string", "number", "array"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["type", "format", "enum", "const", "minimum", "maximum", "items", "description",
+                         "$ref", "properties", "required"]), inner, max_size=4),
+    max_leaves=12)
+random_schemas = st.fixed_dictionaries({}, optional={
+    "properties": st.dictionaries(st.sampled_from(list(arg_values)), json_values, max_size=5),
+    "required": json_values, "$defs": json_values})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_calls, st.dictionaries(st.sampled_from(["pay", "mail"]), random_schemas, max_size=2), st.booleans())
+def test_any_schema_and_exact_keep_every_benign_call(calls, schemas, exact):
+    """Whatever the tools' schemas say (nonsense included), the suggestion still admits every call it came from
+    and refuses another tool; a schema can change which caveats are stated, never break the grant."""
+    suggestion = suggest_grant(calls, slack_percent=10, tools=schemas, exact=exact)
+    grant = EvaluationGrant.from_grant(suggestion.grant)
+    assert evaluate(grant, calls, at=T0).figures.denied == 0
+    assert not evaluate(grant, [TraceCall("admin.delete_everything", calls[0].args)], at=T0).outcomes[0].allowed
+
+
 # ------------------------------------------------------------------ importers
 
 
@@ -673,6 +696,20 @@ def test_exact_pins_addresses_and_paths_to_the_values_seen():
     many = suggest_grant(calls, exact=True, max_choices=1).grant.caveats
     assert Domain("to", "corp.example", kind="email", tool="mail.send") in many
     assert PathUnder("attach", "/srv/q4", tool="mail.send") in many
+
+
+@pytest.mark.parametrize("prop", [
+    {"type": "number", "maximum": 1e308 * 10}, {"maximum": 1e-40}, {"minimum": -1e300, "maximum": "x"},
+    {"maximum": True}, {"$ref": "#/$defs/a"}, {"enum": {"a": 1}, "format": 5, "items": 3},
+])
+def test_a_schema_capkit_cannot_use_never_breaks_a_suggestion(prop):
+    from capkit.alignment.schemas import load_tool_schemas
+
+    schemas = load_tool_schemas({"tools": [{"name": "pay", "inputSchema": {
+        "properties": {"amount": prop}, "$defs": {"a": {"$ref": "#/$defs/a"}}, "required": "amount"}}]})
+    calls = [TraceCall("pay", {"amount": 5}, episode="e1"), TraceCall("pay", {"amount": 7}, episode="e2")]
+    caveats = suggest_grant(calls, tools=schemas).grant.caveats
+    assert Max("amount", 7, tool="pay") in caveats  # the values decide, as without a schema
 
 
 def test_openai_tool_definitions_are_read_in_both_forms():

@@ -124,6 +124,14 @@ def _common_directory(values: Sequence[str]) -> str | None:
     return ("/" if split[0][0] else "") + "/".join(common)
 
 
+def _bound(value: Any) -> Decimal | None:
+    """A schema's minimum or maximum as an amount, or None when capkit could not state it (ignored)."""
+    try:
+        return None if value is None else parse_amount(value)
+    except AmountError:
+        return None
+
+
 def _is_path(value: str) -> bool:
     return "/" in value and "://" not in value and "@" not in value and not any(c.isspace() for c in value)
 
@@ -163,7 +171,7 @@ class _Builder:
         widen = (lambda v: _widen(v, self.slack).to_integral_value(ROUND_FLOOR)) if whole else (
             lambda v: _widen(v, self.slack))
         top = max(amounts)
-        low, high = (None if b is None else parse_amount(b) for b in number_bounds(prop))
+        low, high = (_bound(b) for b in number_bounds(prop))
         ceiling = widen(top)
         if high is not None and top <= high < ceiling:  # the slack never goes past what the tool accepts
             ceiling = high
