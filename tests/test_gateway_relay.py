@@ -166,3 +166,20 @@ def test_a_second_request_under_the_id_of_a_call_awaiting_approval_is_refused():
         await asyncio.wait_for(task, 5)
 
     asyncio.run(attack())
+
+
+def test_a_call_the_host_cancelled_while_awaiting_approval_never_runs():
+    async def attack():
+        task, host, upstream, question = await _gateway_asking_for_approval()
+        await host.say({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}})
+        await asyncio.sleep(0.05)
+        await host.say({"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept",
+                                                                           "content": {"approve": True}}})
+        await asyncio.sleep(0.1)
+        assert not [m for m in upstream.sent if m.get("method") in ("tools/call", "notifications/cancelled")]
+        assert not [m for m in upstream.sent if m.get("id") == question["id"]]  # the late answer goes nowhere
+        assert not [m for m in host.sent if m.get("id") == 7]  # a cancelled request gets no answer
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())

@@ -128,7 +128,8 @@ class Gateway:
         self._host_elicits = False
         self._asking: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._held: set[Any] = set()  # host request ids of calls waiting for the person's approval
+        #: host request id -> the task asking the person to approve that call
+        self._held: dict[Any, asyncio.Task[None]] = {}
         self.audience = audience if audience is not None else (credentials.audience if credentials else None)
         self.check_schemas = check_schemas
         self._pending: dict[Any, tuple[str, Any]] = {}  # host request id -> (what, decision or listing)
@@ -173,6 +174,14 @@ class Gateway:
                 if not asked.done():
                     asked.set_result(message)
                 return
+            if _is_answer(message) and isinstance(message["id"], str) and message["id"].startswith(_OWN_ID):
+                return  # a late answer to a question the gateway no longer asks (timed out, withdrawn)
+            if message.get("method") == "notifications/cancelled":
+                params = message.get("params")
+                held = params.get("requestId") if isinstance(params, Mapping) else None
+                if _hashable(held) and held in self._held:  # the host withdrew a call awaiting approval:
+                    self._held.pop(held).cancel()             # it never runs, whatever is answered later
+                    return
             await self._server.send(message)  # notifications, and the host's answers to the upstream's requests
             return
         if self._is_own_id(message["id"]):  # the upstream's answer would be taken for the gateway's own
@@ -325,6 +334,7 @@ class Gateway:
         if not decision.allowed:
             if method == "tools/call" and self._can_ask(decision):
                 task = asyncio.ensure_future(self._ask_then_forward(request["id"], forwarded, invocation, decision))
+                self._held[request["id"]] = task
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 return None
@@ -355,11 +365,10 @@ class Gateway:
         """Ask the person, in the host's own UI (MCP elicitation), about exactly this call; on a yes, approve it
         with the approver's key, retry it with the discharge and forward it; otherwise answer the denial."""
         assert self.credentials is not None and denied.approval is not None
-        self._held.add(request_id)
         try:
             await self._approve_then_forward(request_id, forwarded, invocation, denied)
         finally:
-            self._held.discard(request_id)
+            self._held.pop(request_id, None)
 
     async def _approve_then_forward(self, request_id: Any, forwarded: dict[str, Any], invocation: Invocation,
                                     denied: Decision) -> None:
