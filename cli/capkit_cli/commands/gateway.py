@@ -72,7 +72,9 @@ def gateway_command(token_value: str | None, listen_url: str | None, location: s
     With --listen http://HOST:PORT/PATH the gateway serves hosts over
     streamable HTTP; each client may then bring its own credentials on every
     request (Authorization: Capkit <token> and Capkit-Proof headers, or the
-    request's _meta), checked against --location. A gateway holding --token
+    request's _meta), checked against --location; a session opens only for a
+    client whose first request carries a token that verifies here. A gateway
+    holding --token
     lends its authority to every client that reaches the port, so that
     listens on a loopback address only.
 
