@@ -183,3 +183,87 @@ def test_a_call_the_host_cancelled_while_awaiting_approval_never_runs():
         await asyncio.wait_for(task, 5)
 
     asyncio.run(attack())
+
+
+def test_a_tool_call_smuggled_as_a_notification_is_never_forwarded():
+    """JSON-RPC without an id is a notification: the gateway decides requests, so a "notification" named
+    tools/call (which some servers would run anyway) must not slip past it undecided."""
+    async def attack():
+        keyring, agent = Keyring.generate(), AgentKey.generate()
+        token = mint(keyring, Holder(agent.public_key), Tools("read"), location="bank")
+        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
+                          check_schemas=False)
+        host, upstream = Peer(), Peer()
+        task = asyncio.ensure_future(gateway.run(host, upstream))
+        for smuggled in ({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "delete_all"}},
+                         {"jsonrpc": "2.0", "method": "resources/read", "params": {"uri": "file:///etc/shadow"}},
+                         {"jsonrpc": "2.0", "method": {"tools/call": 1}, "id": 3}):
+            await host.say(smuggled)
+        await host.say({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1,
+                                                                                         "progress": 1}})
+        await upstream.next_sent(lambda m: m.get("method") == "notifications/progress")  # real ones pass
+        assert [m.get("method") for m in upstream.sent] == ["notifications/progress"]
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(attack())
+
+
+# ------------------------------------------------------------ any messages, from either side
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from capkit.caveats import Max  # noqa: E402
+
+_ids = st.one_of(st.integers(-3, 3), st.sampled_from(["1", "capkit-gateway-1", "x"]), st.none(), st.booleans(),
+                 st.lists(st.integers(), max_size=1))
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=8),
+                     st.floats(allow_nan=False, allow_infinity=False))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_methods = st.sampled_from(["tools/call", "tools/list", "resources/read", "initialize", "ping", "prompts/get",
+                            "notifications/cancelled", "elicitation/create", "sampling/createMessage", "x/y"])
+_params = st.one_of(
+    st.fixed_dictionaries({"name": st.sampled_from(["pay", "delete_all", ""]),
+                           "arguments": st.one_of(st.dictionaries(st.sampled_from(["amount", "to"]), _values,
+                                                                  max_size=2), _values)}),
+    st.dictionaries(st.sampled_from(["requestId", "uri", "_meta", "cursor", "name"]), _values, max_size=3),
+    _values)
+_messages = st.one_of(
+    st.fixed_dictionaries({"jsonrpc": st.just("2.0"), "id": _ids, "method": _methods}, optional={"params": _params}),
+    st.fixed_dictionaries({"jsonrpc": st.just("2.0"), "id": _ids},
+                          optional={"result": _values, "error": _values}),
+    st.fixed_dictionaries({"jsonrpc": st.just("2.0"), "method": _methods}, optional={"params": _params}),
+    st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params", "result"]), _values, max_size=4),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["host", "upstream"]), _messages), max_size=12))
+def test_any_messages_from_either_side_never_stop_the_relay_or_pass_an_unauthorized_call(script):
+    """Whatever the host and the upstream send, in any order, the gateway keeps relaying and the upstream only
+    ever receives tools/call requests that the token allows (pay, amount at most 100)."""
+    async def run():
+        keyring, agent = Keyring.generate(), AgentKey.generate()
+        token = mint(keyring, Holder(agent.public_key), Tools("pay"), Max("amount", 100), location="bank")
+        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
+                          check_schemas=False)
+        host, upstream = Peer(), Peer()
+        task = asyncio.ensure_future(gateway.run(host, upstream))
+        for side, message in script:
+            await (host if side == "host" else upstream).say(message)
+        await host.say({"jsonrpc": "2.0", "id": "probe", "method": "ping"})  # still relaying?
+        await upstream.next_sent(lambda m: m.get("id") == "probe")
+        assert not task.done()
+        for sent in upstream.sent:
+            if sent.get("method") == "tools/call":
+                params = sent["params"]
+                assert params["name"] == "pay" and isinstance(params.get("arguments", {}), dict)
+                amount = params.get("arguments", {}).get("amount")
+                assert amount is None or (isinstance(amount, (int, float)) and not isinstance(amount, bool)
+                                          and amount <= 100), params
+        await host.say(None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(run())

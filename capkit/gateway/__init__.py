@@ -84,6 +84,8 @@ _log = logging.getLogger("capkit.gateway")
 #: The JSON-RPC error of a request the upstream never answered (it exited or broke the connection).
 UPSTREAM_FAILED = -32603
 _OWN_ID = "capkit-gateway-"
+#: Methods without an id that pass through: MCP's notifications (progress, cancellation, initialized, ...).
+NOTIFICATION_PREFIX = "notifications/"
 #: Seconds the gateway waits for the person to answer an approval question in the host.
 ASK_TIMEOUT = 300.0
 #: How an approval question starts (the exact call follows).
@@ -167,6 +169,15 @@ class Gateway:
             await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
 
     async def _from_host(self, message: dict[str, Any]) -> None:
+        if "method" in message and not (isinstance(message["method"], str) and (
+                "id" in message or message["method"].startswith(NOTIFICATION_PREFIX))):
+            # a request without an id (a "notification" named tools/call), or a method that is not a name: an
+            # upstream that ran it would run a call nobody decided; it is dropped, never forwarded
+            _log.warning("capkit gateway: dropped a message from the host that is neither a request with an id "
+                         "nor a notification")
+            return
+        if "method" not in message and not _is_answer(message):
+            return  # neither a request, a notification nor an answer: nothing to relay
         if not _is_request(message):
             asked = self._asking.pop(message["id"], None) if _is_answer(message) and isinstance(
                 message["id"], str) else None
