@@ -58,6 +58,16 @@ PAY = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "pa
 LISTING = {"tools": [{"name": "pay", "inputSchema": {"type": "object", "properties": {"amount": {"type": "integer"}}}}]}
 
 
+def _relaying(*caveats):
+    """A gateway holding a token with ``caveats`` (no schema checks), relaying two scripted peers: (task,
+    host, upstream)."""
+    keyring, agent = Keyring.generate(), AgentKey.generate()
+    token = mint(keyring, Holder(agent.public_key), *caveats, location="bank")
+    gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent), check_schemas=False)
+    host, upstream = Peer(), Peer()
+    return asyncio.ensure_future(gateway.run(host, upstream)), host, upstream
+
+
 async def _gateway_asking_for_approval():
     """A gateway holding a token whose pay calls need Alice's approval, relaying a host that elicits; returns
     (gateway task, host, upstream, the approval question the host was sent)."""
@@ -127,12 +137,7 @@ def test_two_requests_in_flight_under_one_id_cannot_unfilter_a_listing():
     """The host lists tools and, under the same id, calls one: the upstream's full listing must not reach the
     host unfiltered by being taken for the call's answer."""
     async def attack():
-        keyring, agent = Keyring.generate(), AgentKey.generate()
-        token = mint(keyring, Holder(agent.public_key), Tools("pay"), location="bank")
-        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
-                          check_schemas=False)
-        host, upstream = Peer(), Peer()
-        task = asyncio.ensure_future(gateway.run(host, upstream))
+        task, host, upstream = _relaying(Tools("pay"))
         await host.say({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
         await upstream.next_sent(lambda m: m.get("method") == "tools/list")
         await host.say({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "pay",
@@ -189,12 +194,7 @@ def test_a_tool_call_smuggled_as_a_notification_is_never_forwarded():
     """JSON-RPC without an id is a notification: the gateway decides requests, so a "notification" named
     tools/call (which some servers would run anyway) must not slip past it undecided."""
     async def attack():
-        keyring, agent = Keyring.generate(), AgentKey.generate()
-        token = mint(keyring, Holder(agent.public_key), Tools("read"), location="bank")
-        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
-                          check_schemas=False)
-        host, upstream = Peer(), Peer()
-        task = asyncio.ensure_future(gateway.run(host, upstream))
+        task, host, upstream = _relaying(Tools("read"))
         for smuggled in ({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "delete_all"}},
                          {"jsonrpc": "2.0", "method": "resources/read", "params": {"uri": "file:///etc/shadow"}},
                          {"jsonrpc": "2.0", "method": {"tools/call": 1}, "id": 3}):
@@ -245,12 +245,7 @@ def test_any_messages_from_either_side_never_stop_the_relay_or_pass_an_unauthori
     """Whatever the host and the upstream send, in any order, the gateway keeps relaying and the upstream only
     ever receives tools/call requests that the token allows (pay, amount at most 100)."""
     async def run():
-        keyring, agent = Keyring.generate(), AgentKey.generate()
-        token = mint(keyring, Holder(agent.public_key), Tools("pay"), Max("amount", 100), location="bank")
-        gateway = Gateway(Verifier(keyring, location="bank"), credentials=Credentials(token, agent),
-                          check_schemas=False)
-        host, upstream = Peer(), Peer()
-        task = asyncio.ensure_future(gateway.run(host, upstream))
+        task, host, upstream = _relaying(Tools("pay"), Max("amount", 100))
         for side, message in script:
             await (host if side == "host" else upstream).say(message)
         await host.say({"jsonrpc": "2.0", "id": "probe", "method": "ping"})  # still relaying?
