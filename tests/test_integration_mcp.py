@@ -402,3 +402,35 @@ def test_a_middleware_that_cannot_see_the_tools_refuses():
             return refused.value
 
     assert "server=" in run(main).error.message
+
+
+def test_a_request_sent_without_an_id_is_never_passed_to_a_handler():
+    """A JSON-RPC message without an id is a notification: one named tools/call (or any request method) must
+    not reach a handler undecided, whatever the SDK would do with it; real notifications pass."""
+    import dataclasses
+
+    from capkit import Keyring, Verifier
+    from capkit.integrations.mcp import CapkitMiddleware
+
+    @dataclasses.dataclass
+    class Context:
+        method: str
+        params: dict
+        request_id: object = None
+        meta: object = None
+
+    reached = []
+
+    async def call_next(ctx):
+        reached.append(ctx.method)
+        return "ran"
+
+    middleware = CapkitMiddleware(Verifier(Keyring.generate(), location="bank"))
+
+    async def send(method, params):
+        return await middleware(Context(method, params), call_next)
+
+    assert anyio.run(send, "tools/call", {"name": "pay", "arguments": {"amount": 10**6}}) is None
+    assert anyio.run(send, "resources/read", {"uri": "file:///etc/shadow"}) is None
+    assert anyio.run(send, "notifications/cancelled", {"requestId": 1}) == "ran"
+    assert reached == ["notifications/cancelled"]

@@ -237,6 +237,8 @@ class CapkitMiddleware:
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         method = ctx.method
+        if ctx.request_id is None and not (isinstance(method, str) and method.startswith("notifications/")):
+            return None  # a "notification" named like a request (tools/call without an id) runs nothing
         if ctx.request_id is None or method in PASS_THROUGH:  # notifications and the handshake
             return await call_next(ctx)
         params = dict(ctx.params or {})
