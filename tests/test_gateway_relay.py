@@ -262,3 +262,36 @@ def test_any_messages_from_either_side_never_stop_the_relay_or_pass_an_unauthori
         await asyncio.wait_for(task, 5)
 
     asyncio.run(run())
+
+
+# ------------------------------------------------------------ an upstream's schemas, hostile or broken
+
+from capkit.integrations._schema import type_problem  # noqa: E402
+
+_schema_keys = st.sampled_from(["type", "anyOf", "oneOf", "$ref", "items", "properties", "additionalProperties",
+                                "enum", "const", "$defs"])
+_schemas = st.recursive(
+    st.one_of(_scalars, st.sampled_from(["#/$defs/a", "string", "integer", "array", "object"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_schema_keys, inner, max_size=4), max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, _schemas)
+def test_any_schema_is_checked_or_refused_never_crashes(value, schema):
+    problem = type_problem(value, schema)
+    assert problem is None or isinstance(problem, str)
+
+
+def test_a_schema_that_would_take_for_ever_is_refused_quickly():
+    """anyOf over recursive $refs multiplies the work at every level: 6 options, 16 levels deep, are 6^16
+    checks unless the work is bounded."""
+    import time
+
+    explosive = {"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}] * 6}},
+                 "properties": {"x": {"$ref": "#/$defs/a"}}}
+    started = time.monotonic()
+    assert type_problem({"x": 1}, explosive) == "the tool's schema is too complex to check these arguments against"
+    assert time.monotonic() - started < 5
+    broken = {"properties": ["x"], "$defs": ["a"]}
+    assert type_problem({"x": 1}, broken) == "the arguments: the schema's properties cannot be read"
+    assert type_problem({"x": 1}, {"properties": {"x": {"$ref": "#/$defs/a"}}, "$defs": ["a"]}) is not None
