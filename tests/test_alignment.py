@@ -722,3 +722,55 @@ def test_openai_tool_definitions_are_read_in_both_forms():
     for bad in ({}, [{"name": 3}], "x", []):
         with pytest.raises(TraceError):
             load_tool_schemas(bad)
+
+
+# ------------------------------------------------------------ hostile logs, traces and values
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10) | st.sampled_from(["tools/call", "tools/list", "function_call", "assistant", "function"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["jsonrpc", "id", "method", "params", "name", "arguments", "result", "tools", "inputSchema",
+                         "parameters", "type", "function", "choices", "message", "role", "tool_calls", "output",
+                         "input", "messages", "created", "created_at", "timestamp", "call_id"]) | st.text(max_size=4),
+        inner, max_size=5),
+    max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["openai-chat", "openai-responses", "mcp"]), st.lists(_json, min_size=1, max_size=3))
+def test_any_log_is_imported_or_refused_with_a_trace_error(kind, documents):
+    text = "\n".join(json.dumps(d) for d in documents)
+    for read in (import_log, import_tool_schemas):
+        try:
+            read(kind, text)
+        except TraceError:
+            pass
+
+
+_arg_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**40, 10**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30) | st.sampled_from(["2024-05-16", "2024-05-16 10:00", "a@b.example", "/srv/x/y",
+                                              "http://10.0.0.1/", "\u202eevil", "<script>"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8)
+_hostile_calls = st.lists(st.builds(
+    lambda tool, args, episode, label: TraceCall(tool, args, episode=episode, label=label),
+    st.sampled_from(["pay", "mail.send"]), st.dictionaries(st.sampled_from(["to", "amount", "when", "body", "x"]),
+                                                          _arg_values, max_size=4),
+    st.sampled_from(["e1", "e2"]), st.sampled_from(["benign", "attack", None])), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_hostile_calls, st.booleans())
+def test_any_values_give_a_suggestion_that_admits_them_and_a_report_that_escapes_them(calls, exact):
+    try:
+        suggestion = suggest_grant(calls, slack_percent=10, exact=exact)
+    except TraceError:
+        return
+    grant = EvaluationGrant.from_grant(suggestion.grant)
+    evaluation = evaluate(grant, calls, at=T0)
+    valid = [o for o in evaluation.outcomes if not any(r.code == "bad_invocation" for r in o.reasons)]
+    assert all(o.allowed for o in valid)  # every call a backend could receive is admitted
+    page = render_html([("suite", evaluation)])
+    assert "<script" not in page.lower() and "\u202e" not in page
