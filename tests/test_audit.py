@@ -488,3 +488,66 @@ def test_a_guarded_tool_is_recorded_without_the_adapter_doing_anything(tmp_path)
     verifier.close()
     events = [(r["event"], r.get("allowed"), r.get("outcome")) for r in records_of(tmp_path / "a.jsonl")]
     assert events == [("decision", True, None), ("settle", None, "commit")]
+
+
+# ------------------------------------------------------------ any tampering, anywhere
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LOG_LINES: list[bytes] = []
+
+
+def _pristine(tmp_dir: Path) -> list[bytes]:
+    """One real log (records and checkpoints, the last line a checkpoint), made once."""
+    if not _LOG_LINES:
+        _LOG_LINES.extend(lines_of(make_log(tmp_dir / "pristine.jsonl", records=7, every=3)))
+    return list(_LOG_LINES)
+
+
+_mutations = st.one_of(
+    st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 255)),
+    st.tuples(st.just("delete"), st.integers(0, 10**6)),
+    st.tuples(st.just("swap"), st.integers(0, 10**6), st.integers(0, 10**6)),
+    st.tuples(st.just("duplicate"), st.integers(0, 10**6)),
+    st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(max_size=40)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_mutations)
+def test_any_change_before_the_last_checkpoint_is_found_and_nothing_crashes(tmp_path, mutation):
+    """Flip any byte, delete, swap, duplicate or insert any line of a checkpointed log: verify_log answers
+    (never raises), and any change to what the last checkpoint covers is reported with the line it breaks."""
+    lines = _pristine(tmp_path)
+    last = max(i for i, line in enumerate(lines) if line.startswith(b'{"c":'))  # the last checkpoint
+    kind, *where = mutation
+    changed = list(lines)
+    if kind == "flip":
+        i = where[0] % len(changed)
+        line = bytearray(changed[i])
+        j = where[1] % (len(line) - 1)  # not the newline
+        line[j] ^= where[2]
+        changed[i] = bytes(line)
+    elif kind == "delete":
+        i = where[0] % len(changed)
+        del changed[i]
+    elif kind == "swap":
+        i, j = where[0] % len(changed), where[1] % len(changed)
+        changed[i], changed[j] = changed[j], changed[i]
+    elif kind == "duplicate":
+        i = where[0] % len(changed)
+        changed.insert(i, changed[i])
+    else:
+        i = where[0] % (len(changed) + 1)
+        changed.insert(i, where[1] + b"\n")
+    report = verify_log(changed, AUDIT_KEY.public_key, origin=ORIGIN)
+    if changed == lines:
+        assert report.intact
+        return
+    covered_changed = changed[: last + 1] != lines[: last + 1]
+    if covered_changed and not (kind == "delete" and i == len(lines) - 1 == last):
+        # found: the chain breaks at a named line, or the inserted bytes are reported as a torn fragment (a
+        # cut-short write, which changes no record: every record and checkpoint still chains)
+        found = not report.intact and report.bad_line is not None and report.problem
+        assert found or (kind == "insert" and report.torn), (kind, where, report)
