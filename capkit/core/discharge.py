@@ -29,6 +29,7 @@ from .errors import BadDischarge, CapkitError
 from .limits import DEFAULT_LIMITS, Limits
 from .publickey import PublicKey
 from .token import binary
+from .token.identifier import location_problem
 
 __all__ = ["DISCHARGE_PREFIX", "MAX_APPROVAL_LIFETIME", "ApprovalRequest", "ApprovalTicket", "Discharge",
            "check_discharge", "token_tail_id"]
@@ -73,9 +74,17 @@ class Discharge:
         if not isinstance(data, bytes):
             raise BadDischarge("a discharge is its text or its V2 bytes")
         try:
-            return cls(binary.decode(data, limits))
+            raw = binary.decode(data, limits)
         except CapkitError as exc:
             raise BadDischarge(f"the discharge cannot be read: {exc.message}") from None
+        if raw.location is not None:  # a hint no signature covers (as in every macaroon), but text, never junk
+            try:
+                problem = location_problem(raw.location.decode("utf-8"))
+            except UnicodeDecodeError:
+                problem = "is not UTF-8"
+            if problem is not None:
+                raise BadDischarge(f"the discharge's location {problem}")
+        return cls(raw)
 
     def serialize(self) -> str:
         return DISCHARGE_PREFIX + _b64.encode(binary.encode(self.raw))

@@ -25,7 +25,7 @@ import attrs
 
 from .. import b64 as _b64
 from .. import canonical
-from ..text import require_text
+from ..text import require_text, text_problem
 from ..timefmt import unix_seconds
 from ..codes import Code
 from ..errors import AmountError, InvalidCaveat, MalformedKey, MatchError, NotCanonical
@@ -530,6 +530,9 @@ class Registry:
             location = None if raw.location is None else raw.location.decode("utf-8")
         except UnicodeDecodeError:
             return UnknownCaveat(raw, "a third-party caveat's location is not UTF-8 text", Code.MALFORMED_CAVEAT)
+        problem = None if location is None else text_problem(location, 255)
+        if problem is not None:  # no signature covers it (as in every macaroon), so it must at least be plain text
+            return UnknownCaveat(raw, f"a third-party caveat's location {problem}", Code.MALFORMED_CAVEAT)
         if raw.cid.startswith(b'{"') and b'"k":"approval"' in raw.cid:
             decoded = self._decode_json(raw.cid, limits, third_party=True)
             if isinstance(decoded, UnknownCaveat):
