@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -374,3 +375,41 @@ def test_check_routes_refuses_what_the_middleware_cannot_see():
     message = refused.value.message
     assert "/a reads both a body and query parameters" in message
     assert "/b reads request headers" in message and "/c reads cookies" in message and "/ok" not in message
+
+
+def _asgi_get(app, path: str, query: bytes, headers: dict) -> tuple[int, dict]:
+    """One GET straight into the ASGI app with this exact query string (no client re-encodes it)."""
+    sent: list = []
+
+    async def main():
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                 "client": ("127.0.0.1", 1), "server": ("bank", 80)}
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+
+    anyio.run(main)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize("query, fragment", [
+    (b"account=\xc3\xa9", "bytes outside ASCII"),       # raw UTF-8: Latin-1 here, UTF-8 in another framework
+    (b"account=%FF", "percent-escape that is not UTF-8"),  # U+FFFD in one reader, an error in another
+])
+def test_query_strings_two_readers_could_read_differently_are_400(query, fragment):
+    app, credentials, _ = app_and_credentials()
+    headers = headers_for(credentials, "GET", "/bank/balance", {"account": "checking"})
+    status, body = _asgi_get(app, "/bank/balance", query, headers)
+    assert status == 400 and fragment in body["detail"]
+    # a UTF-8 escape is one value for every reader: decided (and here denied: the grant names no such account)
+    status, _ = _asgi_get(app, "/bank/balance", b"account=%C3%A9", headers)
+    assert status in (200, 403)

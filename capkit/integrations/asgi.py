@@ -270,10 +270,13 @@ def _arguments(body: bytes, query: bytes, content_type: str | None) -> tuple[int
         except StrictJSONError as exc:
             return 400, f"the body must be one JSON object: {exc.message}"
         return (200, args) if isinstance(args, dict) else (400, "the body must be a JSON object")
+    if not query.isascii():  # raw bytes: one framework reads them as Latin-1, another as UTF-8
+        return 400, "the query string holds bytes outside ASCII; percent-encode them (as UTF-8)"
     try:
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        return 400, "the query string cannot be parsed"
+        pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
+                          errors="strict")  # an escape that is not UTF-8 would become U+FFFD here, or fail there
+    except ValueError:  # UnicodeDecodeError included
+        return 400, "the query string cannot be parsed (a percent-escape that is not UTF-8, or a bad pair)"
     args = dict(pairs)
     if len(args) != len(pairs):
         return 400, "a query parameter is given more than once"
