@@ -467,6 +467,9 @@ def test_a_listener_refuses_ambiguous_headers_and_other_hosts(setup):
             rebound = http.post(url, json=hello, headers={**accept, "authorization": f"Capkit {token}",
                                                           "host": f"evil.example:{url.split(':')[2][:-4]}"})
             assert rebound.status_code in (400, 403, 421) and "mcp-session-id" not in rebound.headers
+            foreign = http.post(url, json=hello, headers={**accept, "authorization": f"Capkit {token}",
+                                                          "origin": "http://evil.example"})  # a web page elsewhere
+            assert foreign.status_code in (400, 403) and "mcp-session-id" not in foreign.headers
             unknown = http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
                                 headers={**session, "mcp-session-id": "no-such-session"})
             assert unknown.status_code == 404
