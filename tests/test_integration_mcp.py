@@ -362,6 +362,18 @@ def test_listings_filter_tools_the_token_does_not_grant():
     assert [t.name for t in run(main).tools] == ["balance"]
 
 
+def test_a_later_page_of_a_listing_is_decided_as_the_proof_says():
+    """A listing is decided as mcp:tools/list with no arguments wherever it is checked (SPEC §18.1), so the
+    client helper's proof also covers a page asked for with a cursor."""
+    server, credentials, _ = statement_server()
+
+    async def main():
+        async with Client(server) as client:
+            return await list_tools(client, credentials, cursor="0")
+
+    assert {t.name for t in run(main).tools} <= {"notify", "balance"}  # decided and listed, not bad_proof
+
+
 def test_attack_arguments_the_sdk_would_transform_are_refused():
     # The SDK parses a JSON string into a list after the middleware saw (and authorized) the string.
     server, credentials, served = statement_server()

@@ -71,7 +71,7 @@ from ..integrations.mcp import (
     TOKEN_MALFORMED,
     check_token_form,
     filtered_listing,
-    method_tool,
+    request_invocation,
     read_credentials,
     without_credentials,
 )
@@ -316,28 +316,22 @@ class Gateway:
         forwarded = {k: v for k, v in request.items() if k != "params"}
         if raw_params is not None:
             forwarded["params"] = params
+        call = request_invocation(method, params)
+        if call is None:
+            raise MCPError(code=INVALID_PARAMS, message="tools/call needs a tool name and an object of arguments")
+        invocation = Invocation(call[0], call[1], self.audience)
         if method in LISTINGS:
-            tool = method_tool(method)
-            token, proof, _ = self._presented(request, tool, {}, meta)
-            invocation = Invocation(tool, {}, self.audience)
+            token, proof, _ = self._presented(request, invocation.tool, dict(invocation.args), meta)
             decision = self.verifier.authorize_listing(token, invocation, proof)
             if not decision.allowed:
                 raise MCPError(code=DENIED, message=denial_text(decision), data={DECISION_META: decision.to_json()})
             self._pending[request["id"]] = ("list", (method, self.verifier.verify_chain(token)))
             return forwarded
         if method == "tools/call":
-            name = params.get("name")
-            arguments = params.get("arguments") or {}
-            if not isinstance(name, str) or not isinstance(arguments, dict):
-                raise MCPError(code=INVALID_PARAMS, message="tools/call needs a tool name and an object of arguments")
-            problem = await self._schema_problem(name, arguments)
+            problem = await self._schema_problem(*call)
             if problem is not None:
                 raise MCPError(code=INVALID_PARAMS, message=f"capkit refuses this call: {problem} (the server would "
                                                            "receive other values than were authorized)")
-            invocation = Invocation(name, arguments, self.audience)
-        else:
-            invocation = Invocation(method_tool(method), {k: v for k, v in params.items() if k != "_meta"},
-                                    self.audience)
         token, proof, discharges = self._presented(request, invocation.tool, dict(invocation.args), meta)
         # On the loop, not in a thread: one host session waits for this call anyway, and a thread hop per call
         # and per settlement costs more than a local store's work (bench/gateway.py).

@@ -37,7 +37,7 @@ from uuid import uuid4
 import anyio
 
 from ..core.errors import CapkitError
-from ..integrations.asgi import DISCHARGE_HEADER, PROOF_HEADER, SCHEME
+from ..integrations.asgi import DISCHARGE_HEADER, PROOF_HEADER, SCHEME, credentials_in_headers
 from .transports import MessageStream, SdkStream
 
 __all__ = ["HostMessage", "Listener", "parse_listen_url", "serve_http"]
@@ -69,12 +69,8 @@ def header_credentials(headers: Any) -> "tuple[str, str | None, tuple[str, ...]]
     for name in ("authorization", PROOF_HEADER, DISCHARGE_HEADER):
         if len(headers.getlist(name)) > 1:
             return f"the request has more than one {name} header; which one was meant cannot be told"
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != SCHEME.lower() or not token:
-        return None
-    discharges = tuple(d.strip() for d in (headers.get(DISCHARGE_HEADER) or "").split(",") if d.strip())
-    return token, headers.get(PROOF_HEADER) or None, discharges
+    return credentials_in_headers(headers.get("authorization"), headers.get(PROOF_HEADER) or None,
+                                  headers.get(DISCHARGE_HEADER))
 
 
 class HttpHostStream(SdkStream):

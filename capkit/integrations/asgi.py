@@ -93,6 +93,17 @@ def tool_for_path(method: str, path: str) -> str | None:
     return method + ":" + ".".join(segments)
 
 
+def credentials_in_headers(authorization: str | None, proof: str | None,
+                           discharge: str | None) -> "tuple[str, str | None, tuple[str, ...]] | None":
+    """The token, proof and discharges of the ``Authorization``, ``Capkit-Proof`` and ``Capkit-Discharge``
+    header values, or None when ``Authorization`` carries no ``Capkit`` token."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != SCHEME.lower() or not token:
+        return None
+    return token, proof, tuple(d.strip() for d in (discharge or "").split(",") if d.strip())
+
+
 def headers_for(credentials: Credentials, method: str, path: str, body: dict[str, Any] | None = None,
                 tool_for: Callable[[str, str], str | None] = tool_for_path) -> dict[str, str]:
     """The Authorization and Capkit-Proof headers for one request whose JSON body (or query) is ``body``."""
@@ -187,13 +198,14 @@ class CapkitASGIMiddleware:
                 return
             headers[name] = value.decode("latin-1")
         unauthorized = [(b"www-authenticate", SCHEME.encode())]
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != SCHEME.lower() or not token:
+        found = credentials_in_headers(headers.get("authorization"), headers.get(PROOF_HEADER),
+                                       headers.get(DISCHARGE_HEADER))
+        if found is None:
             await _respond(send, 401, _problem(401, "capkit token required",
                                                "send the token as: Authorization: Capkit <token>"),
                            problem=True, extra=unauthorized)
             return
+        token, proof, discharges = found
         try:
             self.verifier.verify_chain(token)  # cached: a token seen before costs nothing here
         except MalformedToken as exc:
@@ -211,9 +223,8 @@ class CapkitASGIMiddleware:
             await _respond(send, status, _problem(status, "bad request" if status == 400 else "unsupported media type",
                                                   args), problem=True)
             return
-        discharges = [d.strip() for d in headers.get(DISCHARGE_HEADER, "").split(",") if d.strip()]
-        decision = await authorize_async(self.verifier, token, Invocation(tool, args, self.audience),
-                                         headers.get(PROOF_HEADER), discharges)
+        decision = await authorize_async(self.verifier, token, Invocation(tool, args, self.audience), proof,
+                                         discharges)
         if not decision.allowed:
             problem = _problem(403, "capkit denied this call", denial_text(decision),
                                reasons=[r.to_json() for r in decision.reasons])

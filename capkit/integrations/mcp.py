@@ -173,6 +173,17 @@ def _arguments_of(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != "_meta"}
 
 
+def request_invocation(method: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(tool, arguments) the MCP request ``method`` with ``params`` is decided as (SPEC §18.1): ``tools/call`` is
+    its tool and arguments (None when they are not a name and an object); a listing is ``mcp:METHOD`` with no
+    arguments; any other method is ``mcp:METHOD`` with its params without ``_meta``. Servers, the gateway and
+    clients all use this one mapping, so a proof covers what is decided."""
+    if method == "tools/call":
+        name, arguments = params.get("name"), params.get("arguments") or {}
+        return (name, dict(arguments)) if isinstance(name, str) and isinstance(arguments, Mapping) else None
+    return method_tool(method), ({} if method in LISTINGS else _arguments_of(params))
+
+
 class CapkitMiddleware:
     """Server middleware: authorize every request that reaches data or actions (see the module docstring).
 
@@ -246,12 +257,10 @@ class CapkitMiddleware:
         if listing and self.anonymous_listings and not _has_credentials(params.get("_meta")):
             return await call_next(ctx)
         token, proof, discharges = read_credentials(params.get("_meta"), self.verifier)
-        if method == "tools/call":
-            name = params.get("name")
-            arguments = params.get("arguments") or {}
-            invocation = Invocation(name if isinstance(name, str) else "", arguments, self.audience)
-        else:
-            invocation = Invocation(method_tool(method), _arguments_of(params), self.audience)
+        call = request_invocation(method, params)
+        if call is None:  # tools/call with a name or arguments of the wrong type: the verifier denies it
+            call = ("", params.get("arguments") or {})
+        invocation = Invocation(call[0], call[1], self.audience)
         changed = self._transformed(method, params)
         if changed is None:
             raise MCPError(code=INVALID_PARAMS, message="capkit cannot tell which arguments this server's handler "

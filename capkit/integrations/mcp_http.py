@@ -25,25 +25,20 @@ import httpx2
 
 from .asgi import SCHEME
 from .credentials import Credentials
-from .mcp import LISTINGS, PASS_THROUGH, method_tool
+from .mcp import PASS_THROUGH, request_invocation
 
 __all__ = ["CapkitHttpAuth", "invocation_of"]
 
 
 def invocation_of(message: Any) -> tuple[str, dict[str, Any]] | None:
-    """(tool, arguments) a JSON-RPC request is authorized as, or None for what is not decided (the handshake,
-    pings, notifications, answers, anything malformed: the server refuses that itself)."""
+    """(tool, arguments) a JSON-RPC request is authorized as (``mcp.request_invocation``), or None for what is not
+    decided (the handshake, pings, notifications, answers, anything malformed: the server refuses that itself)."""
     if not isinstance(message, dict) or "id" not in message or not isinstance(message.get("method"), str):
         return None
-    method, params = message["method"], message.get("params") or {}
-    if method in PASS_THROUGH or not isinstance(params, dict):
+    params = message.get("params") or {}
+    if message["method"] in PASS_THROUGH or not isinstance(params, dict):
         return None
-    if method in LISTINGS:
-        return method_tool(method), {}
-    if method == "tools/call":
-        name, arguments = params.get("name"), params.get("arguments") or {}
-        return (name, arguments) if isinstance(name, str) and isinstance(arguments, dict) else None
-    return method_tool(method), {k: v for k, v in params.items() if k != "_meta"}
+    return request_invocation(message["method"], params)
 
 
 class CapkitHttpAuth(httpx2.Auth):
